@@ -1,0 +1,82 @@
+public import ParleyProtocol
+import NIOCore
+
+/// Settings of an Engine.IO server. Every field has the reference server's default.
+///
+/// ```swift
+/// var configuration = EngineConfiguration()
+/// configuration.pingInterval = .milliseconds(300)
+/// configuration.cors = .init(allowedOrigins: .any)
+/// ```
+public struct EngineConfiguration: Sendable {
+    /// Where the server listens.
+    public var address: BindAddress = .hostname("127.0.0.1", port: 3000)
+    /// The request path of the endpoint; `/engine.io/` alone, `/socket.io/` under Socket.IO.
+    /// The same path without its trailing slash is accepted too.
+    public var path: String = "/engine.io/"
+    /// How long the server waits after a pong before it pings again. Advertised exactly.
+    public var pingInterval: Duration = .seconds(25)
+    /// How long the server waits for a pong before it closes the session. Advertised exactly.
+    public var pingTimeout: Duration = .seconds(20)
+    /// How long a client has to finish a polling → WebSocket upgrade after its probe opened.
+    public var upgradeTimeout: Duration = .seconds(10)
+    /// The largest polling body or WebSocket message accepted, in bytes; advertised as `maxPayload`.
+    public var maxPayloadBytes: Int = 1_000_000
+    /// The transports clients may use.
+    public var transports: Set<EngineTransportKind> = [.polling, .websocket]
+    /// Whether polling sessions are offered the upgrade to WebSocket.
+    public var allowUpgrades: Bool = true
+    /// Cross-origin rules for browsers; `nil` (the default) sends no CORS headers at all.
+    public var cors: CORSConfiguration? = nil
+    /// The most packets a session queues for a client that does not read; past it the session
+    /// closes with `slow consumer`.
+    public var maxQueuedPackets: Int = 10_000
+    /// How long an HTTP connection may stay open with no request in flight.
+    public var idleConnectionTimeout: Duration = .seconds(60)
+    /// How long a graceful shutdown waits for sessions to receive their close packet.
+    public var shutdownGracePeriod: Duration = .seconds(2)
+    /// A check run on every request before any session work; returning `false` answers
+    /// `403 {"code":4,"message":"Forbidden"}`.
+    public var allowRequest: (@Sendable (EngineRequest) -> Bool)? = nil
+
+    /// Creates the default configuration.
+    public init() {}
+
+    /// A listening address.
+    public enum BindAddress: Sendable, Hashable {
+        /// A host name or IP literal and a port; port 0 picks a free port.
+        case hostname(String, port: Int)
+    }
+}
+
+/// Cross-origin resource sharing rules for browser clients on another origin.
+public struct CORSConfiguration: Sendable, Hashable {
+    /// Which origins may call the endpoint.
+    public enum AllowedOrigins: Sendable, Hashable {
+        /// Any origin.
+        case any
+        /// Only these exact origins, e.g. `https://app.example.com`.
+        case list([String])
+    }
+
+    /// Which origins may call the endpoint.
+    public var allowedOrigins: AllowedOrigins
+    /// Whether browsers may send cookies; the origin is then echoed, never `*`.
+    public var allowCredentials: Bool
+    /// How long browsers may cache a preflight answer.
+    public var maxAge: Duration
+
+    /// Creates CORS rules.
+    public init(allowedOrigins: AllowedOrigins, allowCredentials: Bool = false, maxAge: Duration = .seconds(600)) {
+        self.allowedOrigins = allowedOrigins
+        self.allowCredentials = allowCredentials
+        self.maxAge = maxAge
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

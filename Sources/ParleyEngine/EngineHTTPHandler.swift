@@ -1,0 +1,175 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import ParleyProtocol
+
+/// Serves the polling transport and the engine's HTTP errors on one HTTP connection.
+///
+/// Event-loop confined; not `Sendable`. Responses may be written by a session on another
+/// event loop through ``HTTPResponder``; they pass this handler on their way out, which is how
+/// it knows when a request is complete.
+final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        case idle
+        /// Waiting for the request's end before acting.
+        case awaitingEnd(EngineRequest, HTTPResponder, EngineRoute)
+        /// Reading a POST body for a session.
+        case collecting(EngineSession, HTTPResponder, ByteBuffer)
+        /// The request was answered already; its remaining parts are ignored.
+        case discarding
+    }
+
+    private let core: EngineServerCore
+    private var state = State.idle
+    /// From a request's head until its response's end has been written.
+    private var requestInFlight = false
+    /// Sessions that had a GET or POST on this connection, told when it closes.
+    private var sessionsSeen: [ObjectIdentifier: EngineSession] = [:]
+
+    init(core: EngineServerCore) {
+        self.core = core
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            requestInFlight = true
+            headReceived(head, context: context)
+        case .body(let chunk):
+            guard case .collecting(let session, let responder, var body) = state else { return }
+            state = .discarding
+            guard body.readableBytes + chunk.readableBytes <= core.configuration.maxPayloadBytes else {
+                tooLarge(responder, session: session)
+                return
+            }
+            body.writeImmutableBuffer(chunk)
+            state = .collecting(session, responder, body)
+        case .end:
+            endReceived(context: context)
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { requestInFlight = false }
+        context.write(data, promise: promise)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            // A pending GET is a request in flight and is never idle.
+            if !requestInFlight { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let connectionID = ObjectIdentifier(context.channel)
+        for session in sessionsSeen.values {
+            session.onLoop { $0.pollConnectionClosed(connectionID) }
+        }
+        sessionsSeen.removeAll()
+        context.fireChannelInactive()
+    }
+
+    // MARK: Requests
+
+    private func headReceived(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let request = EngineRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: context.channel.remoteAddress)
+        let route = EngineRoute(request, configuration: core.configuration, cors: core.cors, isUpgrade: head.isWebSocketUpgrade)
+        let responder = HTTPResponder(
+            channel: context.channel,
+            version: head.version,
+            keepAlive: head.isKeepAlive,
+            extraHeaders: core.cors.responseHeaders(for: head.headers)
+        )
+        guard case .post(let sid) = route else {
+            state = .awaitingEnd(request, responder, route)
+            return
+        }
+        state = .discarding
+        guard let session = core.session(id: sid) else {
+            responder.respond(error: .sessionIDUnknown)
+            return
+        }
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > core.configuration.maxPayloadBytes {
+            tooLarge(responder, session: nil)
+            return
+        }
+        sessionsSeen[ObjectIdentifier(session)] = session
+        state = .collecting(session, responder, context.channel.allocator.buffer(capacity: 0))
+        session.onLoop { session in
+            _ = session.postStarted(responder)
+        }
+    }
+
+    private func endReceived(context: ChannelHandlerContext) {
+        let current = state
+        state = .idle
+        switch current {
+        case .idle, .discarding:
+            return
+        case .collecting(let session, let responder, let body):
+            session.onLoop { $0.postReceived(body, responder: responder) }
+        case .awaitingEnd(let request, let responder, let route):
+            dispatch(route, request: request, responder: responder, context: context)
+        }
+    }
+
+    private func dispatch(_ route: EngineRoute, request: EngineRequest, responder: HTTPResponder, context: ChannelHandlerContext) {
+        switch route {
+        case .notFound:
+            responder.respond(status: .notFound, contentType: nil, body: ByteBuffer())
+        case .preflight(let headers):
+            let preflight = HTTPResponder(channel: responder.channel, version: responder.version, keepAlive: responder.keepAlive, extraHeaders: headers)
+            preflight.respond(status: .noContent, contentType: nil, body: ByteBuffer())
+        case .reject(let error):
+            respondRejected(error, request: request, responder: responder)
+        case .websocket(let sid):
+            // Reaches here only when the upgrade was refused.
+            let known = sid.map { core.session(id: $0) != nil } ?? true
+            responder.respond(error: known ? .badRequest : .sessionIDUnknown)
+        case .handshake:
+            let session = EngineSession(core: core, eventLoop: context.eventLoop, request: request, transport: .polling(.init()))
+            core.register(session)
+            sessionsSeen[ObjectIdentifier(session)] = session
+            session.openPolling(handshakeResponder: responder)
+        case .poll(let sid):
+            guard let session = core.session(id: sid) else {
+                responder.respond(error: .sessionIDUnknown)
+                return
+            }
+            sessionsSeen[ObjectIdentifier(session)] = session
+            session.onLoop { $0.pollReceived(responder) }
+        case .post:
+            preconditionFailure("POST requests are collected, not dispatched at their end")
+        }
+    }
+
+    private func respondRejected(_ error: EngineRequestError, request: EngineRequest, responder: HTTPResponder) {
+        // The reference checks the sid before transport rules, so an unknown sid wins.
+        if error == .badRequest, let sid = request.query["sid"], core.session(id: sid) == nil {
+            responder.respond(error: .sessionIDUnknown)
+        } else {
+            responder.respond(error: error)
+        }
+    }
+
+    private func tooLarge(_ responder: HTTPResponder, session: EngineSession?) {
+        core.logger.debug("POST body above maxPayload refused", metadata: ["parley.sid": "\(session?.id ?? "-")"])
+        // Closing the connection ends the POST; channelInactive clears it from the session.
+        responder.respond(status: .payloadTooLarge, contentType: nil, body: ByteBuffer(), closeConnection: true)
+    }
+}
+
+extension HTTPRequestHead {
+    /// Whether the request asks for a WebSocket upgrade.
+    var isWebSocketUpgrade: Bool {
+        headers.first(name: "upgrade")?.lowercased() == "websocket"
+            && headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+    }
+}

@@ -1,0 +1,37 @@
+public import NIOHTTP1
+
+/// A request the endpoint refuses, with the reference server's JSON error codes.
+///
+/// The body is `{"code":N,"message":"..."}`. See `Protocol/engine.md` § Errors.
+public struct EngineRequestError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The numeric code in the JSON body.
+    public let code: Int
+    /// The message in the JSON body.
+    public let message: String
+    /// The HTTP status: 403 for `Forbidden`, 400 for the others.
+    public let status: HTTPResponseStatus
+
+    private init(code: Int, message: String, status: HTTPResponseStatus = .badRequest) {
+        self.code = code
+        self.message = message
+        self.status = status
+    }
+
+    /// `transport` is missing or names a transport the server does not offer.
+    public static let transportUnknown = EngineRequestError(code: 0, message: "Transport unknown")
+    /// `sid` names no live session.
+    public static let sessionIDUnknown = EngineRequestError(code: 1, message: "Session ID unknown")
+    /// A request without `sid` that is not a GET.
+    public static let badHandshakeMethod = EngineRequestError(code: 2, message: "Bad handshake method")
+    /// Anything else the transport rules forbid.
+    public static let badRequest = EngineRequestError(code: 3, message: "Bad request")
+    /// ``EngineConfiguration/allowRequest`` refused the request.
+    public static let forbidden = EngineRequestError(code: 4, message: "Forbidden", status: .forbidden)
+    /// `EIO` is missing or not `4`.
+    public static let unsupportedProtocolVersion = EngineRequestError(code: 5, message: "Unsupported protocol version")
+
+    /// The JSON body.
+    public var body: String { "{\"code\":\(code),\"message\":\"\(message)\"}" }
+
+    public var description: String { "\(code) \(message)" }
+}

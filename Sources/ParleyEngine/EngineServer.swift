@@ -1,0 +1,169 @@
+public import Logging
+public import NIOCore
+import NIOHTTP1
+public import NIOPosix
+import NIOWebSocket
+public import ServiceLifecycle
+import Synchronization
+import ParleyProtocol
+
+/// An Engine.IO v4 server: HTTP long-polling and WebSocket on one port, with upgrades.
+///
+/// ```swift
+/// var configuration = EngineConfiguration()
+/// configuration.address = .hostname("127.0.0.1", port: 3000)
+/// let server = EngineServer(configuration: configuration, handler: Echo())
+/// try await server.run() // until cancelled or a graceful shutdown
+/// ```
+///
+/// `run()` makes it a `Service` for swift-service-lifecycle; tests use ``start()`` and
+/// ``shutdown()`` directly.
+public final class EngineServer: Service, Sendable {
+    /// A configuration the server cannot run with.
+    public struct ConfigurationError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    private let core: EngineServerCore
+    private let group: any EventLoopGroup
+    private let listener = Mutex<(any Channel)?>(nil)
+
+    /// Creates a server; nothing listens until ``start()`` or ``run()``.
+    public init(
+        configuration: EngineConfiguration,
+        handler: some EngineHandler,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "parley.engine")
+    ) {
+        self.core = EngineServerCore(configuration: configuration, handler: handler, logger: logger)
+        self.group = eventLoopGroup
+    }
+
+    /// The number of live sessions.
+    public var sessionCount: Int { core.sessionCount }
+
+    /// The live session with this id, if any.
+    public func session(id: String) -> EngineSession? { core.session(id: id) }
+
+    /// Binds the listening socket and starts accepting connections.
+    ///
+    /// - Returns: the bound address (useful with port 0).
+    /// - Throws: ``ConfigurationError`` for unusable settings, or the bind error.
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        try Self.validate(core.configuration)
+        let core = self.core
+        guard case .hostname(let host, let port) = core.configuration.address else { preconditionFailure() }
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.configure(channel, core: core)
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+        listener.withLock { $0 = channel }
+        core.logger.info("engine listening", metadata: ["parley.address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        return channel.localAddress!
+    }
+
+    /// Runs until the task is cancelled or a graceful shutdown is requested, then shuts down.
+    public func run() async throws {
+        if listener.withLock({ $0 }) == nil { try await start() }
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Stops accepting, closes every session with `server shutting down`, waits (at most
+    /// ``EngineConfiguration/shutdownGracePeriod``) for the close packets to go out, then closes
+    /// every remaining connection.
+    public func shutdown() async {
+        let channel = listener.withLock { listener in
+            defer { listener = nil }
+            return listener
+        }
+        try? await channel?.close()
+        let sessions = core.allSessions
+        for session in sessions {
+            session.onLoop { $0.close(EngineCloseReason(.serverShuttingDown)) }
+        }
+        let grace = core.configuration.shutdownGracePeriod
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for session in sessions { _ = try? await session.closeFuture.get() }
+            }
+            group.addTask { try? await Task.sleep(for: grace) }
+            await group.next()
+            group.cancelAll()
+        }
+        for connection in core.openConnections {
+            try? await connection.close()
+        }
+    }
+
+    private static func validate(_ configuration: EngineConfiguration) throws {
+        for (name, value) in [("pingInterval", configuration.pingInterval), ("pingTimeout", configuration.pingTimeout)] {
+            let milliseconds = Duration.milliseconds(value.wholeMilliseconds)
+            guard milliseconds == value, value > .zero else {
+                throw ConfigurationError(description: "\(name) must be a positive whole number of milliseconds, got \(value)")
+            }
+        }
+        guard configuration.maxPayloadBytes > 0, configuration.maxQueuedPackets > 0 else {
+            throw ConfigurationError(description: "maxPayloadBytes and maxQueuedPackets must be positive")
+        }
+        guard !configuration.transports.isEmpty, configuration.path.hasPrefix("/") else {
+            throw ConfigurationError(description: "at least one transport and a path starting with / are required")
+        }
+    }
+
+    /// Builds one accepted connection's pipeline: HTTP/1.1 with the WebSocket upgrader, the
+    /// idle timeout, and the engine's HTTP handler.
+    static func configure(_ channel: any Channel, core: EngineServerCore) throws {
+        core.connectionOpened(channel)
+        let configuration = core.configuration
+        let httpHandler = EngineHTTPHandler(core: core)
+        let idleHandler = IdleStateHandler(readTimeout: TimeAmount(configuration.idleConnectionTimeout))
+        let httpOnlyHandlers = NIOLoopBound((httpHandler, idleHandler), eventLoop: channel.eventLoop)
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: configuration.maxPayloadBytes,
+            automaticErrorHandling: false,
+            shouldUpgrade: { channel, head in
+                let request = EngineRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: channel.remoteAddress)
+                let route = EngineRoute(request, configuration: configuration, cors: core.cors, isUpgrade: true)
+                guard case .websocket(let sid) = route, sid.map({ core.session(id: $0) != nil }) ?? true else {
+                    return channel.eventLoop.makeSucceededFuture(nil)
+                }
+                return channel.eventLoop.makeSucceededFuture(core.cors.responseHeaders(for: head.headers))
+            },
+            upgradePipelineHandler: { channel, head in
+                channel.eventLoop.makeCompletedFuture {
+                    let request = EngineRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: channel.remoteAddress)
+                    try channel.pipeline.syncOperations.addHandlers(
+                        NIOWebSocketFrameAggregator(
+                            minNonFinalFragmentSize: 1,
+                            maxAccumulatedFrameCount: 4096,
+                            maxAccumulatedFrameSize: configuration.maxPayloadBytes
+                        ),
+                        EngineWebSocketHandler(core: core, request: request, sid: request.query["sid"])
+                    )
+                }
+            }
+        )
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withServerUpgrade: (
+                upgraders: [upgrader],
+                completionHandler: { context in
+                    // The connection now speaks WebSocket: the HTTP-only handlers go.
+                    let (httpHandler, idleHandler) = httpOnlyHandlers.value
+                    context.pipeline.syncOperations.removeHandler(httpHandler, promise: nil)
+                    context.pipeline.syncOperations.removeHandler(idleHandler, promise: nil)
+                }
+            )
+        )
+        try channel.pipeline.syncOperations.addHandlers(idleHandler, httpHandler)
+    }
+}

@@ -1,0 +1,134 @@
+import Logging
+import NIOCore
+import NIOWebSocket
+import ParleyProtocol
+
+extension EngineSession {
+    /// Ends the session for `reason`, telling the client as `Protocol/engine.md` § 9.2 says.
+    ///
+    /// - Parameter transportClosing: the WebSocket is already being closed by its handler
+    ///   (with a close code of its own), so the session must not write to it.
+    func close(_ reason: EngineCloseReason, transportClosing: Bool = false) {
+        eventLoop.preconditionInEventLoop()
+        guard case .open = phase else { return }
+        heartbeat.sessionClosed()
+        switch reason.code {
+        case .forcedClose, .serverShuttingDown:
+            outbound.append(.close)
+            switch transport {
+            case .websocket(let socket):
+                socket.close(after: Array(outbound), code: reason.code == .serverShuttingDown ? .goingAway : .normalClosure)
+                outbound.removeAll()
+                finish(reason)
+            case .polling(var polling):
+                if let responder = polling.pendingGet {
+                    polling.pendingGet = nil
+                    transport = .polling(polling)
+                    respond(responder, with: outbound)
+                    outbound.removeAll()
+                    finish(reason)
+                } else {
+                    // Keep the sid alive so the client's next GET can receive the close packet.
+                    phase = .closing(reason, deadline: eventLoop.now + TimeAmount(core.configuration.pingTimeout))
+                    rearmTimer()
+                }
+            }
+        default:
+            outbound.removeAll()
+            let farewell: EnginePacket = reason.code == .transportClose ? .noop : .close
+            switch transport {
+            case .websocket(let socket):
+                if !transportClosing { socket.close(code: reason.webSocketCloseCode) }
+            case .polling(var polling):
+                if let responder = polling.pendingGet {
+                    polling.pendingGet = nil
+                    transport = .polling(polling)
+                    respond(responder, with: CollectionOfOne(farewell))
+                }
+            }
+            finish(reason)
+        }
+    }
+
+    /// Marks the session closed, releases everything it holds and reports the reason once.
+    func finish(_ reason: EngineCloseReason) {
+        if case .closed = phase { return }
+        phase = .closed
+        heartbeat.sessionClosed()
+        timer?.task.cancel()
+        timer = nil
+        core.sessionFinished(self)
+        if case .polling(var polling) = transport, let responder = polling.pendingGet {
+            polling.pendingGet = nil
+            transport = .polling(polling)
+            respond(responder, with: CollectionOfOne(.close))
+        }
+        probe?.close(code: .normalClosure)
+        probe = nil
+        upgrade = nil
+        outbound.removeAll()
+        logger.debug("session closed", metadata: ["parley.reason": "\(reason)"])
+        core.handler.session(self, closedWith: reason)
+        closedPromise.succeed(reason)
+    }
+
+    // MARK: Timer
+
+    func apply(_ action: HeartbeatStateMachine.Action) {
+        switch action {
+        case .wake:
+            rearmTimer()
+        case .sendPing:
+            _ = enqueue(.ping(""))
+            rearmTimer()
+        case .close:
+            close(EngineCloseReason(.pingTimeout))
+        case .doNothing:
+            break
+        }
+    }
+
+    /// Arms the session's single timer for the earliest deadline of its state machines.
+    func rearmTimer() {
+        if case .closed = phase { return }
+        var next = heartbeat.deadline
+        if let deadline = upgrade?.deadline { next = min(next ?? deadline, deadline) }
+        if case .closing(_, let deadline) = phase { next = min(next ?? deadline, deadline) }
+        guard let next else {
+            timer?.task.cancel()
+            timer = nil
+            return
+        }
+        if let timer, timer.deadline == next { return }
+        timer?.task.cancel()
+        let task = eventLoop.scheduleTask(deadline: next) { self.timerFired() }
+        timer = (task, next)
+    }
+
+    private func timerFired() {
+        timer = nil
+        let now = eventLoop.now
+        if case .closing(let reason, let deadline) = phase, now >= deadline {
+            finish(reason)
+            return
+        }
+        if upgrade != nil, let probe {
+            apply(upgrade!.timerFired(now: now), probe: probe)
+        }
+        apply(heartbeat.timerFired(now: now))
+        rearmTimer()
+    }
+}
+
+extension EngineCloseReason {
+    /// The WebSocket close code for a session ended by the server for this reason.
+    var webSocketCloseCode: WebSocketErrorCode {
+        switch code {
+        case .transportError, .parseError: .protocolError
+        case .payloadTooLarge: .messageTooLarge
+        case .slowConsumer: WebSocketErrorCode(codeNumber: 1013)
+        case .serverShuttingDown: .goingAway
+        default: .normalClosure
+        }
+    }
+}

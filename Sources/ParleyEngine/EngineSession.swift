@@ -1,0 +1,240 @@
+import Logging
+public import NIOCore
+import NIOWebSocket
+public import ParleyProtocol
+
+/// One Engine.IO session: a client known by its `sid`, on polling or WebSocket.
+///
+/// All mutable state is confined to ``eventLoop``; the public methods may be called from any
+/// thread and hop there. The ``EngineHandler`` callbacks run on that loop.
+///
+/// `@unchecked Sendable`: every stored `var` is read and written on `eventLoop` only.
+public final class EngineSession: @unchecked Sendable {
+    /// The session id. It is a bearer secret for polling requests: do not show it to other clients.
+    public let id: String
+    /// The event loop this session's state lives on.
+    public let eventLoop: any EventLoop
+    /// The HTTP request that opened the session.
+    public let request: EngineRequest
+
+    let core: EngineServerCore
+    var logger: Logger
+
+    enum Transport {
+        case polling(PollingState)
+        case websocket(WebSocketTransport)
+    }
+
+    struct PollingState {
+        var pendingGet: HTTPResponder?
+        /// The connection carrying the POST whose body is being read, if any.
+        var postInFlight: ObjectIdentifier?
+    }
+
+    enum Phase {
+        case open
+        /// A server-side close waiting for the next GET to deliver `1`.
+        case closing(EngineCloseReason, deadline: NIODeadline)
+        case closed
+    }
+
+    var transport: Transport
+    var upgrade: UpgradeStateMachine?
+    var probe: WebSocketTransport?
+    var heartbeat: HeartbeatStateMachine
+    var outbound = CircularBuffer<EnginePacket>(initialCapacity: 4)
+    var phase = Phase.open
+    var timer: (task: Scheduled<Void>, deadline: NIODeadline)?
+    var flushScheduled = false
+    let closedPromise: EventLoopPromise<EngineCloseReason>
+
+    init(core: EngineServerCore, eventLoop: any EventLoop, request: EngineRequest, transport: Transport) {
+        self.id = SessionID.make()
+        self.core = core
+        self.eventLoop = eventLoop
+        self.request = request
+        self.transport = transport
+        let configuration = core.configuration
+        self.heartbeat = HeartbeatStateMachine(
+            interval: TimeAmount(configuration.pingInterval),
+            timeout: TimeAmount(configuration.pingTimeout)
+        )
+        if case .polling = transport, configuration.allowUpgrades, configuration.transports.contains(.websocket) {
+            self.upgrade = UpgradeStateMachine(timeout: TimeAmount(configuration.upgradeTimeout))
+        }
+        self.closedPromise = eventLoop.makePromise()
+        var logger = core.logger
+        logger[metadataKey: "parley.sid"] = "\(id)"
+        self.logger = logger
+    }
+
+    /// Completes with the reason once the session has ended.
+    public var closeFuture: EventLoopFuture<EngineCloseReason> { closedPromise.futureResult }
+
+    /// The transport the session currently uses. Call on ``eventLoop`` only (as in handler callbacks).
+    public var transportKind: EngineTransportKind {
+        eventLoop.preconditionInEventLoop()
+        switch transport {
+        case .polling: return .polling
+        case .websocket: return .websocket
+        }
+    }
+
+    /// Queues a message for the client.
+    ///
+    /// Messages go out in the order they were sent. A text message must not contain the
+    /// record separator U+001E (it could not travel over polling): such a message is refused.
+    /// - Returns: `false` when the message was refused or the session is already closing.
+    @discardableResult
+    public func send(_ message: EngineMessage) -> Bool {
+        if case .text(let text) = message, text.readableBytesView.contains(PollingPayloadCodec.separator) {
+            logger.debug("refusing to send a text message containing U+001E")
+            return false
+        }
+        if eventLoop.inEventLoop { return enqueue(.message(message)) }
+        eventLoop.execute { _ = self.enqueue(.message(message)) }
+        return true
+    }
+
+    /// Closes the session from the server side with reason `forced close`; the client is told
+    /// with a close packet where the transport allows.
+    public func close() {
+        onLoop { $0.close(EngineCloseReason(.forcedClose)) }
+    }
+
+    /// Runs `body` on the session's event loop, at once when already there.
+    func onLoop(_ body: @escaping @Sendable (EngineSession) -> Void) {
+        if eventLoop.inEventLoop {
+            body(self)
+        } else {
+            eventLoop.execute { body(self) }
+        }
+    }
+
+    // MARK: Opening
+
+    /// Answers the handshake GET with the open packet and starts the session.
+    func openPolling(handshakeResponder: HTTPResponder) {
+        eventLoop.preconditionInEventLoop()
+        var body = handshakeResponder.channel.allocator.buffer(capacity: 160)
+        PollingPayloadCodec.encode(CollectionOfOne(.open(handshake(upgrades: upgrade == nil ? [] : [.websocket]))), into: &body)
+        handshakeResponder.respond(payload: body)
+        started()
+    }
+
+    /// Writes the open packet as the WebSocket's first frame and starts the session.
+    func openWebSocket() {
+        eventLoop.preconditionInEventLoop()
+        guard case .websocket(let socket) = transport else { preconditionFailure("not a WebSocket session") }
+        socket.write(CollectionOfOne(.open(handshake(upgrades: []))))
+        started()
+    }
+
+    private func handshake(upgrades: [EngineTransportKind]) -> EngineHandshake {
+        let configuration = core.configuration
+        return EngineHandshake(
+            sid: id,
+            upgrades: upgrades,
+            pingInterval: configuration.pingInterval,
+            pingTimeout: configuration.pingTimeout,
+            maxPayload: configuration.maxPayloadBytes
+        )
+    }
+
+    private func started() {
+        logger.debug("session opened", metadata: ["parley.transport": "\(transportKind)"])
+        apply(heartbeat.sessionOpened(now: eventLoop.now))
+        core.handler.sessionOpened(self)
+    }
+
+    // MARK: Inbound packets (both transports)
+
+    /// Handles one packet the client sent on the session's current transport.
+    ///
+    /// - Returns: the violation that ended the session, if one did.
+    @discardableResult
+    func packetReceived(_ packet: EnginePacket) -> EngineCloseReason? {
+        guard case .open = phase else { return nil }
+        switch packet {
+        case .message(let message):
+            core.handler.session(self, received: message)
+        case .pong:
+            apply(heartbeat.pongReceived(now: eventLoop.now))
+        case .close:
+            close(EngineCloseReason(.transportClose, detail: "client sent close"))
+        case .ping:
+            let reason = EngineCloseReason(.transportError, detail: "client sent a ping; in v4 the server pings")
+            close(reason)
+            return reason
+        case .noop:
+            break
+        case .open, .upgrade:
+            let reason = EngineCloseReason(.transportError, detail: "client sent an unexpected \(packet.typeName) packet")
+            close(reason)
+            return reason
+        }
+        return nil
+    }
+
+    // MARK: Outbound queue
+
+    func enqueue(_ packet: EnginePacket) -> Bool {
+        eventLoop.preconditionInEventLoop()
+        guard case .open = phase else { return false }
+        guard outbound.count < core.configuration.maxQueuedPackets else {
+            close(EngineCloseReason(.slowConsumer, detail: "\(outbound.count) packets queued"))
+            return false
+        }
+        outbound.append(packet)
+        scheduleFlush()
+        return true
+    }
+
+    /// Arranges one flush at the end of this event-loop tick, so that packets sent together
+    /// leave together.
+    func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        eventLoop.execute { self.flush() }
+    }
+
+    /// Moves queued packets to the transport if it can take them now.
+    func flush() {
+        flushScheduled = false
+        guard !outbound.isEmpty else { return }
+        switch transport {
+        case .websocket(let socket):
+            // Leave packets queued (bounded) while the connection is above its high-water mark.
+            guard socket.isWritable else { return }
+            socket.write(outbound)
+            outbound.removeAll(keepingCapacity: true)
+        case .polling(var polling):
+            guard upgrade?.isDraining != true, let responder = polling.pendingGet else { return }
+            polling.pendingGet = nil
+            transport = .polling(polling)
+            respond(responder, with: outbound)
+            outbound.removeAll(keepingCapacity: true)
+            if case .closing(let reason, _) = phase { finish(reason) }
+        }
+    }
+
+    func respond(_ responder: HTTPResponder, with packets: some Sequence<EnginePacket>) {
+        var body = responder.channel.allocator.buffer(capacity: 256)
+        PollingPayloadCodec.encode(packets, into: &body)
+        responder.respond(payload: body)
+    }
+}
+
+extension EnginePacket {
+    var typeName: String {
+        switch self {
+        case .open: "open"
+        case .close: "close"
+        case .ping: "ping"
+        case .pong: "pong"
+        case .message: "message"
+        case .upgrade: "upgrade"
+        case .noop: "noop"
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import Logging
+import NIOCore
+import NIOWebSocket
+import ParleyProtocol
+
+/// Carries one WebSocket's frames to and from its session.
+///
+/// Event-loop confined; not `Sendable`. A WebSocket without `sid` opens a new session on this
+/// connection's event loop; with a `sid` it is an upgrade probe for an existing session.
+final class EngineWebSocketHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let core: EngineServerCore
+    private let request: EngineRequest
+    private let sid: String?
+    private var session: EngineSession?
+    private var socketID: ObjectIdentifier?
+    private var failed = false
+
+    init(core: EngineServerCore, request: EngineRequest, sid: String?) {
+        self.core = core
+        self.request = request
+        self.sid = sid
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let socket = WebSocketTransport(channel: context.channel)
+        socketID = socket.id
+        if let sid {
+            guard let session = core.session(id: sid) else {
+                socket.close(code: .policyViolation)
+                return
+            }
+            self.session = session
+            session.onLoop { $0.probeOpened(socket) }
+        } else {
+            let session = EngineSession(core: core, eventLoop: context.eventLoop, request: request, transport: .websocket(socket))
+            self.session = session
+            core.register(session)
+            session.openWebSocket()
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard !failed else { return }
+        guard frame.maskKey != nil else {
+            fail(context: context, code: .protocolError, reason: EngineCloseReason(.transportError, detail: "unmasked client frame"))
+            return
+        }
+        switch frame.opcode {
+        case .text:
+            let text = frame.unmaskedData
+            do {
+                deliver(try EnginePacketCodec.decode(text: text))
+            } catch {
+                let code: WebSocketErrorCode = error.code == .invalidUTF8 ? .dataInconsistentWithMessage : .protocolError
+                let reason = EngineCloseReason(error.code == .invalidUTF8 ? .transportError : .parseError, detail: error.description)
+                fail(context: context, code: code, reason: reason)
+            }
+        case .binary:
+            deliver(EnginePacketCodec.decode(binary: frame.unmaskedData))
+        case .ping:
+            let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
+            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+        case .connectionClose:
+            var data = frame.unmaskedData
+            let code = data.readWebSocketErrorCode() ?? .normalClosure
+            var reply = context.channel.allocator.buffer(capacity: 2)
+            reply.write(webSocketErrorCode: code)
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply)))
+                .whenComplete { _ in channel.close(promise: nil) }
+        case .pong, .continuation:
+            break
+        default:
+            fail(context: context, code: .protocolError, reason: EngineCloseReason(.transportError, detail: "unknown opcode"))
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let session, let socketID {
+            session.onLoop { $0.webSocketClosed(socketID) }
+        }
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let session, let socketID {
+            session.onLoop { $0.webSocketWritable(socketID) }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let tooLarge: Bool
+        switch error {
+        case NIOWebSocketError.invalidFrameLength, NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
+            tooLarge = true
+        default:
+            tooLarge = false
+        }
+        let reason = tooLarge
+            ? EngineCloseReason(.payloadTooLarge, detail: "message above \(core.configuration.maxPayloadBytes) bytes")
+            : EngineCloseReason(.transportError, detail: "\(error)")
+        fail(context: context, code: tooLarge ? .messageTooLarge : .protocolError, reason: reason)
+    }
+
+    private func deliver(_ packet: EnginePacket) {
+        guard let session, let socketID else { return }
+        session.onLoop { $0.webSocketReceived(packet, from: socketID) }
+    }
+
+    /// Tells the session why this WebSocket is going away, then closes it with `code`.
+    private func fail(context: ChannelHandlerContext, code: WebSocketErrorCode, reason: EngineCloseReason) {
+        guard !failed else { return }
+        failed = true
+        core.logger.debug("websocket failed", metadata: ["parley.sid": "\(session?.id ?? "-")", "parley.reason": "\(reason)"])
+        if let session, let socketID {
+            session.onLoop { $0.webSocketFailed(socketID, reason: reason) }
+        }
+        WebSocketTransport(channel: context.channel).close(code: code)
+    }
+}

@@ -1,0 +1,51 @@
+import NIOCore
+import NIOHTTP1
+
+/// Writes one HTTP response on a connection, from whichever event loop the caller is on.
+///
+/// A pending long-poll is answered by its session, whose event loop may differ from the
+/// connection's; the writes are then done in one hop.
+struct HTTPResponder: Sendable {
+    let channel: any Channel
+    let version: HTTPVersion
+    let keepAlive: Bool
+    /// Headers every response carries (CORS).
+    let extraHeaders: HTTPHeaders
+
+    var connectionID: ObjectIdentifier { ObjectIdentifier(channel) }
+
+    /// Answers with a polling body (`text/plain`).
+    func respond(payload: ByteBuffer) {
+        respond(status: .ok, contentType: "text/plain; charset=UTF-8", body: payload)
+    }
+
+    /// Answers a POST that was accepted.
+    func respondOK() {
+        respond(status: .ok, contentType: "text/html", body: ByteBuffer(string: "ok"))
+    }
+
+    /// Answers with the reference server's JSON error body.
+    func respond(error: EngineRequestError) {
+        respond(status: error.status, contentType: "application/json", body: ByteBuffer(string: error.body))
+    }
+
+    /// Writes the whole response; closes the connection afterwards when asked or when the
+    /// request did not allow keep-alive.
+    func respond(status: HTTPResponseStatus, contentType: String?, body: ByteBuffer, closeConnection: Bool = false) {
+        var headers = extraHeaders
+        if let contentType { headers.add(name: "Content-Type", value: contentType) }
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        headers.add(name: "Cache-Control", value: "no-store")
+        let close = closeConnection || !keepAlive
+        if close { headers.add(name: "Connection", value: "close") }
+        let head = HTTPResponseHead(version: version, status: status, headers: headers)
+        let channel = self.channel
+        let write: @Sendable () -> Void = {
+            channel.write(HTTPServerResponsePart.head(head), promise: nil)
+            if body.readableBytes > 0 { channel.write(HTTPServerResponsePart.body(.byteBuffer(body)), promise: nil) }
+            let done = channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+            if close { done.whenComplete { _ in channel.close(promise: nil) } }
+        }
+        if channel.eventLoop.inEventLoop { write() } else { channel.eventLoop.execute(write) }
+    }
+}
