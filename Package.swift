@@ -47,6 +47,7 @@ let package = Package(
             name: "ParleyTesting",
             dependencies: [
                 "ParleyProtocol",
+                "ParleyEngine",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
