@@ -2,6 +2,12 @@ import NIOCore
 import ParleyProtocol
 
 extension EngineSession {
+    /// Whether a GET is held for this session right now. Call on `eventLoop`.
+    var hasPendingPoll: Bool {
+        guard case .polling(let polling) = transport else { return false }
+        return polling.pendingGet != nil
+    }
+
     /// A GET arrived for this session. See `Protocol/engine.md` § 5.2 and § 5.4.
     func pollReceived(_ responder: HTTPResponder) {
         eventLoop.preconditionInEventLoop()
@@ -83,6 +89,8 @@ extension EngineSession {
             responder.respond(error: .badRequest)
             return
         }
+        // A POST refused at its head was answered then; its body means nothing.
+        guard polling.postInFlight == responder.connectionID else { return }
         polling.postInFlight = nil
         transport = .polling(polling)
         let packets: [EnginePacket]

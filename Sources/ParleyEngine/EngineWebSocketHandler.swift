@@ -49,6 +49,11 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
             fail(context: context, code: .protocolError, reason: EngineCloseReason(.transportError, detail: "unmasked client frame"))
             return
         }
+        guard !frame.rsv1, !frame.rsv2, !frame.rsv3 else {
+            // No extension is negotiated, so no reserved bit may be set.
+            fail(context: context, code: .protocolError, reason: EngineCloseReason(.transportError, detail: "reserved bits set"))
+            return
+        }
         switch frame.opcode {
         case .text:
             let text = frame.unmaskedData

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// Writes one HTTP response on a connection, from whichever event loop the caller is on.
 ///
@@ -11,6 +12,15 @@ struct HTTPResponder: Sendable {
     let keepAlive: Bool
     /// Headers every response carries (CORS).
     let extraHeaders: HTTPHeaders
+    /// Set by the first response: a request is answered once, whoever tries again.
+    private let answered = AnswerFlag()
+
+    init(channel: any Channel, version: HTTPVersion, keepAlive: Bool, extraHeaders: HTTPHeaders) {
+        self.channel = channel
+        self.version = version
+        self.keepAlive = keepAlive
+        self.extraHeaders = extraHeaders
+    }
 
     var connectionID: ObjectIdentifier { ObjectIdentifier(channel) }
 
@@ -32,6 +42,8 @@ struct HTTPResponder: Sendable {
     /// Writes the whole response; closes the connection afterwards when asked or when the
     /// request did not allow keep-alive.
     func respond(status: HTTPResponseStatus, contentType: String?, body: ByteBuffer, closeConnection: Bool = false) {
+        // A second answer to one request would break HTTP framing on the connection.
+        guard answered.set() else { return }
         var headers = extraHeaders
         if let contentType { headers.add(name: "Content-Type", value: contentType) }
         headers.add(name: "Content-Length", value: String(body.readableBytes))
@@ -47,5 +59,15 @@ struct HTTPResponder: Sendable {
             if close { done.whenComplete { _ in channel.close(promise: nil) } }
         }
         if channel.eventLoop.inEventLoop { write() } else { channel.eventLoop.execute(write) }
+    }
+}
+
+/// A one-way flag shared by the copies of one responder.
+private final class AnswerFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    /// Sets the flag; `true` only for the first caller.
+    func set() -> Bool {
+        value.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
     }
 }

@@ -34,10 +34,8 @@ public final class RawHTTPConnection: Sendable {
         let channel = try await ClientBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers(
-                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)),
-                        ResponseCollector(inbox: inbox)
-                    )
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(ResponseCollector(inbox: inbox))
                 }
             }
             .connect(host: host, port: port)
@@ -47,18 +45,33 @@ public final class RawHTTPConnection: Sendable {
 
     /// Writes a request without waiting for its response (e.g. a long-poll GET).
     public func send(_ method: String, _ uri: String, headers: [(String, String)] = [], body: [UInt8]? = nil) {
-        var text = "\(method) \(uri) HTTP/1.1\r\nHost: \(host):\(port)\r\n"
-        for (name, value) in headers { text += "\(name): \(value)\r\n" }
-        if let body { text += "Content-Length: \(body.count)\r\n" }
-        text += "\r\n"
-        var buffer = channel.allocator.buffer(string: text)
-        if let body { buffer.writeBytes(body) }
-        sendRaw(buffer)
+        var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: uri)
+        head.headers.add(name: "Host", value: "\(host):\(port)")
+        for (name, value) in headers { head.headers.add(name: name, value: value) }
+        head.headers.add(name: "Content-Length", value: String(body?.count ?? 0))
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
+        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
     }
 
-    /// Writes bytes as they are.
-    public func sendRaw(_ bytes: ByteBuffer) {
-        channel.writeAndFlush(bytes, promise: nil)
+    /// Writes the head of a request announcing `contentLength` body bytes and only
+    /// `bodyPrefix` of them: the request stays in flight.
+    public func sendPartial(_ method: String, _ uri: String, contentLength: Int, bodyPrefix: [UInt8]) {
+        var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: uri)
+        head.headers.add(name: "Host", value: "\(host):\(port)")
+        head.headers.add(name: "Content-Length", value: String(contentLength))
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: bodyPrefix))), promise: nil)
+    }
+
+    /// Writes a chunked request whose body is `chunks`.
+    public func sendChunked(_ method: String, _ uri: String, chunks: [[UInt8]]) {
+        var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: uri)
+        head.headers.add(name: "Host", value: "\(host):\(port)")
+        head.headers.add(name: "Transfer-Encoding", value: "chunked")
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        for chunk in chunks { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: chunk))), promise: nil) }
+        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
     }
 
     /// The next response on this connection, in request order.

@@ -165,8 +165,9 @@ private final class HandshakeReader: ChannelInboundHandler, RemovableChannelHand
             handshake.succeed()
             let leftover = received
             received = ByteBuffer()
-            sync.removeHandler(self, promise: nil)
+            // Frames that came in the same read as the handshake go on before this handler leaves.
             if leftover.readableBytes > 0 { context.fireChannelRead(NIOAny(leftover)) }
+            sync.removeHandler(self, promise: nil)
         } catch {
             handshake.fail(error)
         }
