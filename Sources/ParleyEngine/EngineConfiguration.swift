@@ -32,7 +32,7 @@ public struct EngineConfiguration: Sendable {
     /// closes with `slow consumer`.
     public var maxQueuedPackets: Int = 10_000
     /// How long an HTTP connection may stay open with no request in flight.
-    public var idleConnectionTimeout: Duration = .seconds(60)
+    public var idleConnectionTimeout: Duration = .seconds(30)
     /// How long a graceful shutdown waits for sessions to receive their close packet.
     public var shutdownGracePeriod: Duration = .seconds(2)
     /// A check run on every request before any session work; returning `false` answers

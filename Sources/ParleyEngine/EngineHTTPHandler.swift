@@ -67,6 +67,13 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Malformed HTTP (already answered 400 by NIO's protocol error handler) or an I/O
+        // error: this connection is done; sessions survive it as § 5.4 says.
+        core.logger.debug("HTTP connection error", metadata: ["parley.error": "\(error)"])
+        context.close(promise: nil)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         let connectionID = ObjectIdentifier(context.channel)
         for session in sessionsSeen.values {

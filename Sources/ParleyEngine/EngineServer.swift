@@ -135,6 +135,8 @@ public final class EngineServer: Service, Sendable {
                 let request = EngineRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: channel.remoteAddress)
                 let route = EngineRoute(request, configuration: configuration, cors: core.cors, isUpgrade: true)
                 guard case .websocket(let sid) = route, sid.map({ core.session(id: $0) != nil }) ?? true else {
+                    // A refused upgrade ends the connection, so the answer is written here.
+                    refuseUpgrade(route, channel: channel, head: head, core: core)
                     return channel.eventLoop.makeSucceededFuture(nil)
                 }
                 return channel.eventLoop.makeSucceededFuture(core.cors.responseHeaders(for: head.headers))
@@ -165,5 +167,20 @@ public final class EngineServer: Service, Sendable {
             )
         )
         try channel.pipeline.syncOperations.addHandlers(idleHandler, httpHandler)
+    }
+
+    private static func refuseUpgrade(_ route: EngineRoute, channel: any Channel, head: HTTPRequestHead, core: EngineServerCore) {
+        let responder = HTTPResponder(channel: channel, version: head.version, keepAlive: false, extraHeaders: core.cors.responseHeaders(for: head.headers))
+        switch route {
+        case .notFound:
+            responder.respond(status: .notFound, contentType: nil, body: ByteBuffer())
+        case .reject(let error):
+            responder.respond(error: error)
+        case .websocket:
+            responder.respond(error: .sessionIDUnknown)
+        case .preflight, .handshake, .poll, .post:
+            // Upgrade headers on a polling request: not something a client does.
+            responder.respond(error: .badRequest)
+        }
     }
 }

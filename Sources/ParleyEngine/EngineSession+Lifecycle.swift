@@ -17,16 +17,17 @@ extension EngineSession {
             outbound.append(.close)
             switch transport {
             case .websocket(let socket):
-                socket.close(after: Array(outbound), code: reason.code == .serverShuttingDown ? .goingAway : .normalClosure)
-                outbound.removeAll()
+                let farewell = Array(outbound)
+                // Finish first: closing the socket can report back synchronously.
                 finish(reason)
+                socket.close(after: farewell, code: reason.code == .serverShuttingDown ? .goingAway : .normalClosure)
             case .polling(var polling):
                 if let responder = polling.pendingGet {
                     polling.pendingGet = nil
                     transport = .polling(polling)
-                    respond(responder, with: outbound)
-                    outbound.removeAll()
+                    let farewell = Array(outbound)
                     finish(reason)
+                    respond(responder, with: farewell)
                 } else {
                     // Keep the sid alive so the client's next GET can receive the close packet.
                     phase = .closing(reason, deadline: eventLoop.now + TimeAmount(core.configuration.pingTimeout))
@@ -34,19 +35,18 @@ extension EngineSession {
                 }
             }
         default:
-            outbound.removeAll()
             let farewell: EnginePacket = reason.code == .transportClose ? .noop : .close
             switch transport {
             case .websocket(let socket):
+                finish(reason)
                 if !transportClosing { socket.close(code: reason.webSocketCloseCode) }
             case .polling(var polling):
-                if let responder = polling.pendingGet {
-                    polling.pendingGet = nil
-                    transport = .polling(polling)
-                    respond(responder, with: CollectionOfOne(farewell))
-                }
+                let responder = polling.pendingGet
+                polling.pendingGet = nil
+                transport = .polling(polling)
+                finish(reason)
+                if let responder { respond(responder, with: CollectionOfOne(farewell)) }
             }
-            finish(reason)
         }
     }
 

@@ -53,6 +53,7 @@ struct HTTPResponder: Sendable {
         let head = HTTPResponseHead(version: version, status: status, headers: headers)
         let channel = self.channel
         let write: @Sendable () -> Void = {
+            guard channel.isActive else { return }
             channel.write(HTTPServerResponsePart.head(head), promise: nil)
             if body.readableBytes > 0 { channel.write(HTTPServerResponsePart.body(.byteBuffer(body)), promise: nil) }
             let done = channel.writeAndFlush(HTTPServerResponsePart.end(nil))

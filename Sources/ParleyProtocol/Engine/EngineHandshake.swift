@@ -60,8 +60,8 @@ public struct EngineHandshake: Sendable, Hashable {
             // Unknown transport names (e.g. "webtransport") are not ours to use; skip them.
             if let kind = EngineTransportKind(rawValue: name) { upgrades.append(kind) }
         }
-        guard wire.pingInterval >= 0, wire.pingTimeout >= 0, wire.maxPayload >= 0 else {
-            throw EngineProtocolError(.invalidHandshake, "negative interval or payload size")
+        guard !wire.sid.isEmpty, wire.pingInterval >= 0, wire.pingTimeout >= 0, wire.maxPayload >= 0 else {
+            throw EngineProtocolError(.invalidHandshake, "empty sid, or a negative interval or payload size")
         }
         self.init(
             sid: wire.sid,

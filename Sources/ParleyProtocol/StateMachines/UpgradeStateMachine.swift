@@ -68,19 +68,30 @@ public struct UpgradeStateMachine: Sendable {
 
     /// The probe carried `2probe`.
     public mutating func probePingReceived() -> Action {
-        guard case .probeAttached(let deadline) = state else { return .abandonProbe }
-        state = .probed(deadline: deadline)
-        return .answerProbe
+        switch state {
+        case .probeAttached(let deadline):
+            state = .probed(deadline: deadline)
+            return .answerProbe
+        case .probed:
+            state = .polling
+            return .abandonProbe
+        case .polling, .upgraded:
+            return .doNothing
+        }
     }
 
     /// The probe carried `5`.
     public mutating func upgradeReceived() -> Action {
-        guard case .probed = state else {
+        switch state {
+        case .probed:
+            state = .upgraded
+            return .switchTransport
+        case .probeAttached:
             state = .polling
             return .abandonProbe
+        case .polling, .upgraded:
+            return .doNothing
         }
-        state = .upgraded
-        return .switchTransport
     }
 
     /// The probe carried anything else, failed, or closed before the switch.

@@ -60,8 +60,10 @@ struct PollingTransportTests {
             _ = try await getter.response(timeout: .milliseconds(200))
         }
         let session = try #require(server.server.session(id: sid))
-        session.send(EngineMessage(text: "late"))
-        session.send(EngineMessage(binary: [9, 8]))
+        session.eventLoop.execute {
+            session.send(EngineMessage(text: "late"))
+            session.send(EngineMessage(binary: [9, 8]))
+        }
         #expect(try await getter.response().text == "4late\u{1e}bCQg=")
     }
 

@@ -1,0 +1,236 @@
+"""Shared fixtures for the interop tests: start the EngineEcho sample server.
+
+The server under test is ``$PARLEY_BIN/EngineEcho`` (``Tests/run.sh`` sets PARLEY_BIN to
+``swift build --show-bin-path``). Its contract: it prints exactly one line to stdout,
+``EngineEcho listening on http://HOST:PORT/PATH``, logs to stderr, echoes every Engine.IO
+message to the session that sent it, and exits 0 on SIGTERM/SIGINT.
+
+Every wait here is bounded; servers listen on loopback with an OS-chosen port.
+"""
+
+import ctypes
+import os
+import re
+import select
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILD_DIR = REPO_ROOT / ".build"
+
+STARTUP_TIMEOUT = 10.0  # seconds to wait for the "listening" line
+STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
+
+LISTENING_RE = re.compile(r"^EngineEcho listening on (http://[^\s/]+:\d+/\S*)$")
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """Runs in the child before exec: have the kernel SIGTERM the server if pytest dies,
+    so a killed test run never leaves an EngineEcho behind."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux/glibc: the fixtures' own teardown still stops it
+        pass
+
+
+def engine_echo_binary():
+    bin_dir = os.environ.get("PARLEY_BIN")
+    if not bin_dir:
+        pytest.fail(
+            "PARLEY_BIN is not set. Run the interop tests through `bash Tests/run.sh`, or set "
+            "PARLEY_BIN=$(swift build --show-bin-path) after `swift build`.",
+            pytrace=False,
+        )
+    path = Path(bin_dir) / "EngineEcho"
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.fail(
+            f"EngineEcho executable not found at {path} (PARLEY_BIN={bin_dir!r}). "
+            "Build it first: `swift build --product EngineEcho`.",
+            pytrace=False,
+        )
+    return path
+
+
+class EchoServer:
+    """A running EngineEcho process."""
+
+    def __init__(self, proc, url, stderr_path, args):
+        self.proc = proc
+        self.url = url  # e.g. http://127.0.0.1:54321/engine.io/
+        self.args = args
+        self.stderr_path = stderr_path
+        parsed = urllib.parse.urlsplit(url)
+        self.host = parsed.hostname
+        self.port = parsed.port
+        self.path = parsed.path  # e.g. /engine.io/
+        self.origin = f"http://{self.host}:{self.port}"  # what python-engineio's connect() takes
+        self.ws_url = f"ws://{self.host}:{self.port}{self.path}"
+        self.returncode = None
+        self.killed = False
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stderr_tail(self, limit=4000):
+        try:
+            data = Path(self.stderr_path).read_text(errors="replace")
+        except OSError:
+            return ""
+        return data[-limit:]
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Send `sig`, wait up to `timeout` s, then SIGKILL. Returns the exit code
+        (negative = killed by that signal, as in subprocess)."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.killed = True
+                self.proc.kill()
+                self.proc.wait(timeout=timeout)
+        self.returncode = self.proc.returncode
+        return self.returncode
+
+
+def _read_listening_line(proc, timeout):
+    """Read the first stdout line with a deadline. Returns (line or None, raw bytes)."""
+    fd = proc.stdout.fileno()
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in buf:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None, buf
+        ready, _, _ = select.select([fd], [], [], min(remaining, 0.2))
+        if not ready:
+            if proc.poll() is not None:
+                return None, buf
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:  # EOF: the process closed stdout (probably exited)
+            return None, buf
+        buf += chunk
+    line, _, _rest = buf.partition(b"\n")
+    return line.decode("utf-8", errors="replace").rstrip("\r"), buf
+
+
+def _drain(stream):
+    try:
+        while stream.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+
+
+class ServerFactory:
+    """Starts EngineEcho processes and stops every one it started."""
+
+    def __init__(self, tmp_dir):
+        self.tmp_dir = Path(tmp_dir)
+        self.servers = []
+
+    def start(self, *flags):
+        binary = engine_echo_binary()
+        args = [str(binary), "--port", "0", *[str(f) for f in flags]]
+        stderr_path = self.tmp_dir / f"engine-echo-{len(self.servers)}.stderr.log"
+        stderr_file = open(stderr_path, "wb")
+        try:
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr_file,
+                preexec_fn=_die_with_parent,
+                bufsize=0,
+            )
+        finally:
+            stderr_file.close()
+        line, raw = _read_listening_line(proc, STARTUP_TIMEOUT)
+        match = LISTENING_RE.match(line) if line is not None else None
+        if match is None:
+            exited = proc.poll()
+            if exited is None:
+                proc.kill()
+                proc.wait(timeout=STOP_TIMEOUT)
+            stderr = stderr_path.read_text(errors="replace")[-4000:]
+            pytest.fail(
+                f"EngineEcho did not announce itself within {STARTUP_TIMEOUT:.0f} s.\n"
+                f"command: {' '.join(args)}\n"
+                f"exit code: {exited}\n"
+                f"stdout so far: {raw!r}\n"
+                f"expected one line matching: {LISTENING_RE.pattern}\n"
+                f"stderr (tail):\n{stderr}",
+                pytrace=False,
+            )
+        # Nothing else is expected on stdout, but never let a full pipe block the server.
+        threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
+        server = EchoServer(proc, match.group(1), stderr_path, args)
+        self.servers.append(server)
+        return server
+
+    def stop_all(self):
+        """Stop every server still running; return the ones that did not exit 0 on SIGTERM."""
+        bad = []
+        for server in self.servers:
+            if server.returncode is not None:
+                continue  # a test stopped it and checked the outcome itself
+            crashed_before = server.proc.poll()
+            rc = server.stop()
+            if crashed_before is not None:
+                bad.append((server, f"had already exited with {crashed_before} before teardown"))
+            elif server.killed:
+                bad.append((server, f"did not exit within {STOP_TIMEOUT:.0f} s of SIGTERM (killed)"))
+            elif rc != 0:
+                bad.append((server, f"exited with {rc} after SIGTERM"))
+        return bad
+
+
+def _report(bad):
+    if bad:
+        lines = [
+            f"EngineEcho {' '.join(s.args[1:])}: {why}\nstderr (tail):\n{s.stderr_tail()}"
+            for s, why in bad
+        ]
+        pytest.fail("\n\n".join(lines), pytrace=False)
+
+
+@pytest.fixture
+def engine_echo_factory(tmp_path):
+    """Factory: `engine_echo_factory('--ping-interval', 300, ...)` starts an EngineEcho with
+    `--port 0` plus those flags and returns an EchoServer. Teardown SIGTERMs every server the
+    test left running (SIGKILL after 5 s) and fails if one did not exit cleanly with 0."""
+    factory = ServerFactory(tmp_path)
+    yield factory.start
+    _report(factory.stop_all())
+
+
+@pytest.fixture
+def engine_echo(engine_echo_factory):
+    """One EngineEcho with default settings."""
+    return engine_echo_factory()
+
+
+@pytest.fixture(scope="module")
+def module_engine_echo_factory(tmp_path_factory):
+    """Like engine_echo_factory, but the servers live for the whole test module."""
+    factory = ServerFactory(tmp_path_factory.mktemp("engine-echo"))
+    yield factory.start
+    _report(factory.stop_all())

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The whole test suite of Parley: `bash Tests/run.sh` from anywhere in the repository.
+#
+# On a fresh Debian 12 machine with Swift and python3 it installs what is missing (Debian
+# packages, a Python venv with the interop peers at .build/venv), builds everything, runs
+# `swift test`, then the interop tests in Tests/Interop against the built executables.
+# Exits non-zero if any step failed; the interop tests run even when `swift test` failed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+VENV="$ROOT/.build/venv"
+REQUIREMENTS="Tests/Interop/requirements.txt"
+PYTEST_TIMEOUT_S=1800 # a backstop only: every wait inside the tests is bounded
+
+section() {
+    printf '\n========== %s ==========\n' "$*"
+}
+
+# --- Debian packages --------------------------------------------------------------------
+
+APT_UPDATED=0
+
+# ensure_debian_packages PKG...: install the given Debian packages that are not installed.
+ensure_debian_packages() {
+    local pkg
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        return 0
+    fi
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo=(sudo)
+        else
+            echo "error: need root or sudo to install Debian packages: ${missing[*]}" >&2
+            return 1
+        fi
+    fi
+    echo "Installing Debian packages: ${missing[*]}"
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+        APT_UPDATED=1
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+python_can_make_venvs() {
+    # Debian's python3 ships venv without ensurepip (that is in python3-venv); a pyenv
+    # build has both.
+    python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' >/dev/null 2>&1
+}
+
+# The Debian packages the suite needs. Later suites add e.g.
+#   chromium chromium-driver postgresql libsqlite3-dev
+debian_packages_needed() {
+    if ! command -v python3 >/dev/null 2>&1; then
+        echo python3
+    fi
+    if ! command -v python3 >/dev/null 2>&1 || ! python_can_make_venvs; then
+        echo python3-venv
+    fi
+}
+
+section "Debian packages"
+if ! command -v dpkg >/dev/null 2>&1; then
+    echo "dpkg not found (not Debian?): skipping the Debian package check"
+else
+    mapfile -t NEEDED < <(debian_packages_needed)
+    if [ "${#NEEDED[@]}" -gt 0 ]; then
+        ensure_debian_packages "${NEEDED[@]}"
+    fi
+    echo "ok"
+fi
+if ! python_can_make_venvs; then
+    echo "error: '$(command -v python3)' cannot create virtual environments (python3 -m venv / ensurepip)" >&2
+    exit 1
+fi
+
+# --- Python venv with the interop peers -------------------------------------------------
+
+section "Python venv (.build/venv)"
+STAMP="$VENV/.requirements-stamp"
+WANT_STAMP="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1) $(python3 -c 'import sys; print(sys.version.split()[0], sys.base_prefix)')"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    rm -rf "$VENV"
+    mkdir -p "$ROOT/.build"
+    python3 -m venv "$VENV"
+fi
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT_STAMP" ]; then
+    echo "up to date ($REQUIREMENTS unchanged)"
+else
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$REQUIREMENTS"
+    printf '%s\n' "$WANT_STAMP" >"$STAMP"
+    echo "installed $REQUIREMENTS"
+fi
+
+# --- Swift ------------------------------------------------------------------------------
+
+FAILED=()
+
+section "swift build"
+if ! swift build; then
+    FAILED+=("swift build")
+fi
+
+section "swift test"
+if ! swift test; then
+    FAILED+=("swift test")
+fi
+
+# --- Interop tests ----------------------------------------------------------------------
+
+section "interop tests (pytest Tests/Interop)"
+PARLEY_BIN="$(swift build --show-bin-path)"
+echo "PARLEY_BIN=$PARLEY_BIN"
+PYTEST=("$VENV/bin/python" -m pytest -q Tests/Interop -o cache_dir=.build/pytest-cache)
+if command -v timeout >/dev/null 2>&1; then
+    PYTEST=(timeout --kill-after=30 "$PYTEST_TIMEOUT_S" "${PYTEST[@]}")
+fi
+if ! PARLEY_BIN="$PARLEY_BIN" PYTHONDONTWRITEBYTECODE=1 "${PYTEST[@]}"; then
+    FAILED+=("interop tests")
+fi
+
+# --- Summary ----------------------------------------------------------------------------
+
+section "summary"
+if [ "${#FAILED[@]}" -gt 0 ]; then
+    printf 'FAILED: %s\n' "${FAILED[@]}"
+    exit 1
+fi
+echo "all passed"
