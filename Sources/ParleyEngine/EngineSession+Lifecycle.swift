@@ -112,8 +112,9 @@ extension EngineSession {
             finish(reason)
             return
         }
-        if upgrade != nil, let probe {
-            apply(upgrade!.timerFired(now: now), probe: probe)
+        if upgrade != nil {
+            let action = upgrade!.timerFired(now: now)
+            if let probe { apply(action, probe: probe) }
         }
         apply(heartbeat.timerFired(now: now))
         rearmTimer()

@@ -96,10 +96,41 @@ public final class EngineSession: @unchecked Sendable {
         return true
     }
 
+    /// Queues a message only if the client can take it at once (a WebSocket below its
+    /// high-water mark with nothing queued, or a held GET); otherwise drops it.
+    ///
+    /// For data that is worthless when late (positions, typing indicators).
+    /// - Returns: whether the message was queued; `false` from off the event loop means it was
+    ///   handed to the loop, which may still drop it.
+    @discardableResult
+    public func sendVolatile(_ message: EngineMessage) -> Bool {
+        if case .text(let text) = message, text.readableBytesView.contains(PollingPayloadCodec.separator) { return false }
+        guard eventLoop.inEventLoop else {
+            eventLoop.execute { _ = self.sendVolatile(message) }
+            return false
+        }
+        guard isReadyForVolatile else { return false }
+        return enqueue(.message(message))
+    }
+
+    private var isReadyForVolatile: Bool {
+        guard case .open = phase, outbound.isEmpty else { return false }
+        switch transport {
+        case .websocket(let socket): return socket.isWritable
+        case .polling(let polling): return polling.pendingGet != nil && upgrade?.isDraining != true
+        }
+    }
+
     /// Closes the session from the server side with reason `forced close`; the client is told
     /// with a close packet where the transport allows.
     public func close() {
-        onLoop { $0.close(EngineCloseReason(.forcedClose)) }
+        close(reason: EngineCloseReason(.forcedClose))
+    }
+
+    /// Closes the session from the server side for `reason` (e.g. `parse error` when an upper
+    /// layer found the client's packets malformed). See `Protocol/engine.md` § 9.2.
+    public func close(reason: EngineCloseReason) {
+        onLoop { $0.close(reason) }
     }
 
     /// Runs `body` on the session's event loop, at once when already there.
