@@ -1,5 +1,5 @@
 public import ParleyProtocol
-import NIOCore
+public import NIOCore
 
 /// Settings of an Engine.IO server. Every field has the reference server's default.
 ///
@@ -39,6 +39,10 @@ public struct EngineConfiguration: Sendable {
     /// `403 {"code":4,"message":"Forbidden"}`.
     public var allowRequest: (@Sendable (EngineRequest) -> Bool)? = nil
 
+    /// Fixed documents served on GET at other paths of the same port (a web page, the client
+    /// bundle), keyed by exact path. Everything else outside ``path`` is 404.
+    public var staticFiles: [String: StaticFile] = [:]
+
     /// Creates the default configuration.
     public init() {}
 
@@ -46,6 +50,20 @@ public struct EngineConfiguration: Sendable {
     public enum BindAddress: Sendable, Hashable {
         /// A host name or IP literal and a port; port 0 picks a free port.
         case hostname(String, port: Int)
+    }
+}
+
+/// A document served as-is on GET.
+public struct StaticFile: Sendable {
+    /// The `Content-Type` header value.
+    public var contentType: String
+    /// The bytes of the document.
+    public var body: ByteBuffer
+
+    /// Creates a document.
+    public init(contentType: String, body: ByteBuffer) {
+        self.contentType = contentType
+        self.body = body
     }
 }
 

@@ -131,6 +131,8 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch route {
         case .notFound:
             responder.respond(status: .notFound, contentType: nil, body: ByteBuffer())
+        case .staticFile(let file):
+            responder.respond(status: .ok, contentType: file.contentType, body: request.method == .HEAD ? ByteBuffer() : file.body)
         case .preflight(let headers):
             let preflight = HTTPResponder(channel: responder.channel, version: responder.version, keepAlive: responder.keepAlive, extraHeaders: headers)
             preflight.respond(status: .noContent, contentType: nil, body: ByteBuffer())

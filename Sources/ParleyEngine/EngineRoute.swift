@@ -6,6 +6,8 @@ import ParleyProtocol
 enum EngineRoute: Sendable {
     /// Not the engine path.
     case notFound
+    /// A configured static document.
+    case staticFile(StaticFile)
     /// A CORS preflight to answer with these headers.
     case preflight(HTTPHeaders)
     /// A request the server refuses.
@@ -25,7 +27,11 @@ enum EngineRoute: Sendable {
     ///   `transport=websocket` request without them is refused.
     init(_ request: EngineRequest, configuration: EngineConfiguration, cors: CORSPolicy, isUpgrade: Bool) {
         guard EngineRoute.pathMatches(request.path, configuration.path) else {
-            self = .notFound
+            if request.method == .GET || request.method == .HEAD, let file = configuration.staticFiles[request.path] {
+                self = .staticFile(file)
+            } else {
+                self = .notFound
+            }
             return
         }
         if request.method == .OPTIONS, let headers = cors.preflightHeaders(for: request.headers) {

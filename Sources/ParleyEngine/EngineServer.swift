@@ -178,7 +178,7 @@ public final class EngineServer: Service, Sendable {
             responder.respond(error: error)
         case .websocket:
             responder.respond(error: .sessionIDUnknown)
-        case .preflight, .handshake, .poll, .post:
+        case .preflight, .handshake, .poll, .post, .staticFile:
             // Upgrade headers on a polling request: not something a client does.
             responder.respond(error: .badRequest)
         }

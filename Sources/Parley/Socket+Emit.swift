@@ -1,0 +1,151 @@
+import Logging
+import NIOCore
+import ParleyEngine
+import ParleyProtocol
+import Synchronization
+
+/// Waits for the acknowledgement of one emitted event.
+struct AckWaiter: Sendable {
+    let complete: @Sendable (Result<SocketArguments, any Error>) -> Void
+}
+
+extension Socket {
+    /// Sends an event to this socket's client.
+    ///
+    /// `Data` anywhere inside the arguments travels as a binary attachment.
+    /// - Throws: `EncodingError` when an argument cannot be encoded.
+    public func emit(_ event: String, _ arguments: any Encodable & Sendable...) throws {
+        let packet = try Self.eventPacket(event, arguments, namespace: namespace.name, ackID: nil)
+        write(EncodedPacket(packet), volatile: false)
+    }
+
+    /// Sends an event and waits for the client's acknowledgement.
+    ///
+    /// - Returns: the arguments the client acknowledged with.
+    /// - Throws: ``AckTimeoutError`` after `timeout`, ``SocketDisconnectedError`` if the socket
+    ///   leaves first, `EncodingError` when an argument cannot be encoded.
+    public func emitWithAck(_ event: String, _ arguments: any Encodable & Sendable..., timeout: Duration = .seconds(10)) async throws -> SocketArguments {
+        let id = namespace.nextAckID()
+        let packet = try Self.eventPacket(event, arguments, namespace: namespace.name, ackID: id)
+        let encoded = EncodedPacket(packet)
+        return try await withCheckedThrowingContinuation { continuation in
+            let socketID = self.id
+            expectAck(id, timeout: timeout) { result in
+                continuation.resume(with: result.mapError { error in
+                    error is AckTimeout ? AckTimeoutError(event: event, missing: [socketID], received: []) : error
+                })
+            }
+            write(encoded, volatile: false)
+        }
+    }
+
+    static func eventPacket(_ event: String, _ arguments: [any Encodable], namespace: String, ackID: UInt64?) throws -> SocketPacket {
+        let (payload, attachments) = try SocketPayloadEncoder.encode(name: event, arguments: arguments)
+        return SocketPacket(
+            type: attachments.isEmpty ? .event : .binaryEvent,
+            namespace: namespace,
+            ackID: ackID,
+            payload: payload,
+            attachments: attachments
+        )
+    }
+
+    /// Registers `complete` for the ack `id`, failing it with ``AckTimeout`` after `timeout`.
+    func expectAck(_ id: UInt64, timeout: Duration, complete: @escaping @Sendable (Result<SocketArguments, any Error>) -> Void) {
+        let connected = state.withLock { state in
+            guard state.connected else { return false }
+            state.pendingAcks[id] = AckWaiter(complete: complete)
+            return true
+        }
+        guard connected else {
+            complete(.failure(SocketDisconnectedError(reason: SocketDisconnectReason(.transportClose))))
+            return
+        }
+        let (seconds, attoseconds) = timeout.components
+        transport.eventLoop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) { [self] in
+            takeAck(id)?.complete(.failure(AckTimeout()))
+        }
+    }
+
+    private func takeAck(_ id: UInt64) -> AckWaiter? {
+        state.withLock { $0.pendingAcks.removeValue(forKey: id) }
+    }
+
+    /// Writes an encoded packet to this socket's connection.
+    func write(_ packet: EncodedPacket, volatile: Bool) {
+        if volatile {
+            guard transport.sendVolatile(.text(packet.text)) else { return }
+        } else {
+            transport.send(.text(packet.text))
+        }
+        for attachment in packet.attachments { transport.send(.binary(attachment)) }
+    }
+
+    // MARK: Inbound (on the connection's event loop)
+
+    /// Runs the handler for an event the client sent.
+    func eventReceived(_ packet: SocketPacket) {
+        guard let payload = packet.payload, case .string(let name)? = packet.eventName else {
+            // Numeric event names are legal on the wire; they have no string handler here.
+            if case .number(let number)? = packet.eventName { dispatch(name: String(number), packet: packet) }
+            return
+        }
+        dispatch(name: name, payload: payload, packet: packet)
+    }
+
+    private func dispatch(name: String, packet: SocketPacket) {
+        guard let payload = packet.payload else { return }
+        dispatch(name: name, payload: payload, packet: packet)
+    }
+
+    private func dispatch(name: String, payload: ByteBuffer, packet: SocketPacket) {
+        let handler = state.withLock { state -> (@Sendable (SocketEvent) throws -> Void)? in
+            guard state.connected else { return nil }
+            return state.handlers[name] ?? state.catchAll
+        }
+        guard let handler else { return }
+        let event = SocketEvent(
+            socket: self,
+            name: name,
+            arguments: SocketArguments(eventPayload: payload, attachments: packet.attachments),
+            reply: packet.ackID.map(AckReply.init)
+        )
+        do {
+            try handler(event)
+        } catch {
+            namespace.core.logger.error(
+                "event handler failed",
+                metadata: ["parley.nsp": "\(namespace.name)", "parley.event": "\(name)", "parley.error": "\(error)"]
+            )
+        }
+    }
+
+    /// Completes the `emitWithAck` the client answered.
+    func ackReceived(_ packet: SocketPacket) {
+        guard let id = packet.ackID, let waiter = takeAck(id) else { return }
+        let arguments = SocketArguments(json: packet.payload ?? ByteBuffer(string: "[]"), attachments: packet.attachments)
+        waiter.complete(.success(arguments))
+    }
+
+    /// Leaves the namespace: `disconnecting` handlers, rooms, pending acks, `disconnect` handlers.
+    func disconnected(_ reason: SocketDisconnectReason) {
+        let disconnecting = state.withLock { state -> [@Sendable (SocketDisconnectReason) -> Void]? in
+            guard state.connected else { return nil }
+            return state.disconnectingHandlers
+        }
+        guard let disconnecting else { return }
+        for handler in disconnecting { handler(reason) }
+        let (acks, handlers) = state.withLock { state in
+            state.connected = false
+            defer { state.pendingAcks.removeAll() }
+            return (Array(state.pendingAcks.values), state.disconnectHandlers)
+        }
+        namespace.remove(self)
+        for ack in acks { ack.complete(.failure(SocketDisconnectedError(reason: reason))) }
+        namespace.core.logger.debug("socket disconnected", metadata: ["parley.nsp": "\(namespace.name)", "parley.socket": "\(id)", "parley.reason": "\(reason)"])
+        for handler in handlers { handler(reason) }
+    }
+}
+
+/// Internal marker: an ack deadline passed.
+struct AckTimeout: Error {}

@@ -1,0 +1,204 @@
+import Logging
+import NIOCore
+import ParleyEngine
+import ParleyProtocol
+
+/// One Engine.IO connection seen by the Socket.IO layer: it reassembles packets and routes
+/// them to the sockets of each namespace the client joined.
+///
+/// `@unchecked Sendable`: every stored `var` is touched on `transport.eventLoop` only; entry
+/// points from elsewhere go through ``onLoop(_:)``.
+final class SocketClient: @unchecked Sendable {
+    let transport: any SocketTransport
+    let core: SocketServerCore
+    private var decoder: SocketPacketDecoder
+    private var sockets: [String: Socket] = [:]
+    private var connecting: Set<String> = []
+    private var connectTimer: Scheduled<Void>?
+    private var closed = false
+    private var logger: Logger
+
+    init(transport: any SocketTransport, core: SocketServerCore) {
+        self.transport = transport
+        self.core = core
+        self.decoder = SocketPacketDecoder(maxAttachments: core.configuration.maxAttachments)
+        var logger = core.logger
+        logger[metadataKey: "parley.sid"] = "\(transport.id)"
+        self.logger = logger
+    }
+
+    func onLoop(_ body: @escaping @Sendable (SocketClient) -> Void) {
+        if transport.eventLoop.inEventLoop { body(self) } else { transport.eventLoop.execute { body(self) } }
+    }
+
+    /// The connection opened: it must join a namespace within `connectTimeout`.
+    func opened() {
+        let timeout = core.configuration.connectTimeout
+        let (seconds, attoseconds) = timeout.components
+        connectTimer = transport.eventLoop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) { [self] in
+            guard sockets.isEmpty else { return }
+            logger.debug("no namespace joined within the connect timeout")
+            transport.close(reason: EngineCloseReason(.forcedClose, detail: "no CONNECT within \(timeout)"))
+        }
+    }
+
+    /// An engine message arrived.
+    func received(_ message: EngineMessage) {
+        do {
+            let packet: SocketPacket?
+            switch message {
+            case .text(let text): packet = try decoder.textReceived(text)
+            case .binary(let bytes): packet = try decoder.binaryReceived(bytes)
+            }
+            if let packet { handle(packet) }
+        } catch {
+            logger.info("malformed socket packet; closing the connection", metadata: ["parley.error": "\(error)"])
+            transport.close(reason: EngineCloseReason(.parseError, detail: error.description))
+        }
+    }
+
+    private func handle(_ packet: SocketPacket) {
+        switch packet.type {
+        case .connect:
+            connect(packet)
+        case .disconnect:
+            guard let socket = sockets.removeValue(forKey: packet.namespace) else { return }
+            socket.disconnected(SocketDisconnectReason(.clientNamespaceDisconnect))
+        case .event, .binaryEvent:
+            guard let socket = sockets[packet.namespace] else {
+                logger.debug("event for a namespace the client has not joined", metadata: ["parley.nsp": "\(packet.namespace)"])
+                return
+            }
+            socket.eventReceived(packet)
+        case .ack, .binaryAck:
+            sockets[packet.namespace]?.ackReceived(packet)
+        case .connectError:
+            logger.info("client sent CONNECT_ERROR; closing the connection")
+            transport.close(reason: EngineCloseReason(.parseError, detail: "CONNECT_ERROR from a client"))
+        }
+    }
+
+    // MARK: Connecting to a namespace
+
+    private func connect(_ packet: SocketPacket) {
+        let name = packet.namespace
+        guard sockets[name] == nil, !connecting.contains(name) else { return }
+        guard let namespace = core.namespace(forConnecting: name) else {
+            refuse(name, message: "Invalid namespace", data: nil)
+            return
+        }
+        let handshake = SocketHandshake(namespace: name, authJSON: packet.payload, request: transport.request)
+        let middlewares = namespace.middlewares
+        guard !middlewares.isEmpty else {
+            accept(namespace, handshake)
+            return
+        }
+        connecting.insert(name)
+        Task {
+            var refusal: (String, (any Encodable & Sendable)?)?
+            for middleware in middlewares {
+                do {
+                    try await middleware(handshake)
+                } catch let error as ConnectError {
+                    refusal = (error.message, error.data)
+                    break
+                } catch {
+                    self.logger.error("middleware failed", metadata: ["parley.nsp": "\(name)", "parley.error": "\(error)"])
+                    refusal = ("Internal server error", nil)
+                    break
+                }
+            }
+            let outcome = refusal
+            self.onLoop { client in
+                client.connecting.remove(name)
+                guard !client.closed else { return }
+                if let (message, data) = outcome {
+                    client.refuse(name, message: message, data: data)
+                } else {
+                    client.accept(namespace, handshake)
+                }
+            }
+        }
+    }
+
+    private func accept(_ namespace: Namespace, _ handshake: SocketHandshake) {
+        let socket = Socket(namespace: namespace, handshake: handshake, client: self)
+        sockets[namespace.name] = socket
+        namespace.add(socket)
+        connectTimer?.cancel()
+        connectTimer = nil
+        var payload = ByteBuffer()
+        payload.writeStaticString("{\"sid\":")
+        payload.writeJSONString(socket.id)
+        payload.writeStaticString("}")
+        socket.write(EncodedPacket(SocketPacket(type: .connect, namespace: namespace.name, payload: payload)), volatile: false)
+        logger.debug("socket connected", metadata: ["parley.nsp": "\(namespace.name)", "parley.socket": "\(socket.id)"])
+        for handler in namespace.connectionHandlers {
+            guard socket.isConnected else { break }
+            handler(socket)
+        }
+    }
+
+    private func refuse(_ name: String, message: String, data: (any Encodable & Sendable)?) {
+        let payload: ByteBuffer
+        do {
+            payload = try ConnectErrorPayload.encode(message: message, data: data)
+        } catch {
+            logger.error("CONNECT_ERROR data could not be encoded", metadata: ["parley.error": "\(error)"])
+            payload = (try? ConnectErrorPayload.encode(message: message, data: nil)) ?? ByteBuffer(string: "{}")
+        }
+        let packet = SocketPacket(type: .connectError, namespace: name, payload: payload)
+        let encoded = EncodedPacket(packet)
+        transport.send(.text(encoded.text))
+    }
+
+    // MARK: Leaving
+
+    /// The server removed `socket` from its namespace (`socket.disconnect()`).
+    func serverDisconnected(_ socket: Socket) {
+        guard sockets[socket.namespace.name] === socket else { return }
+        sockets[socket.namespace.name] = nil
+        socket.write(EncodedPacket(SocketPacket(type: .disconnect, namespace: socket.namespace.name)), volatile: false)
+        socket.disconnected(SocketDisconnectReason(.serverNamespaceDisconnect))
+    }
+
+    /// Disconnects every socket with `socketReason`, then closes the connection for `reason`.
+    func close(_ reason: EngineCloseReason, socketReason: SocketDisconnectReason) {
+        disconnectAll(socketReason)
+        transport.close(reason: reason)
+    }
+
+    /// The connection ended.
+    func transportClosed(_ reason: EngineCloseReason) {
+        disconnectAll(SocketDisconnectReason(reason))
+    }
+
+    private func disconnectAll(_ reason: SocketDisconnectReason) {
+        closed = true
+        connectTimer?.cancel()
+        connectTimer = nil
+        let all = sockets.values
+        sockets.removeAll()
+        for socket in all { socket.disconnected(reason) }
+    }
+}
+
+/// The `CONNECT_ERROR` payload `{"message":..., "data":...}`.
+enum ConnectErrorPayload {
+    static func encode(message: String, data: (any Encodable & Sendable)?) throws -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeStaticString("{\"message\":")
+        buffer.writeJSONString(message)
+        if let data {
+            let (json, _) = try SocketPayloadEncoder.encode(name: nil, arguments: [data])
+            // `[value]` → `value`
+            var value = json
+            value.moveReaderIndex(forwardBy: 1)
+            value.moveWriterIndex(to: value.writerIndex - 1)
+            buffer.writeStaticString(",\"data\":")
+            buffer.writeImmutableBuffer(value)
+        }
+        buffer.writeStaticString("}")
+        return buffer
+    }
+}

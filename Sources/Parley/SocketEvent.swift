@@ -1,0 +1,87 @@
+import Foundation
+public import NIOCore
+import ParleyProtocol
+import Synchronization
+
+/// One event a client emitted, with lazily decoded arguments and, when the client asked for
+/// one, a way to acknowledge it.
+///
+/// ```swift
+/// socket.on("chat") { event in
+///     let message = try event.argument(0, as: ChatMessage.self)
+///     try event.ack("received")
+/// }
+/// ```
+public struct SocketEvent: Sendable {
+    /// The socket that received the event.
+    public let socket: Socket
+    /// The event name.
+    public let name: String
+    /// The event's arguments (the name excluded), decoded on demand.
+    public let arguments: SocketArguments
+    let reply: AckReply?
+
+    /// Whether the client waits for an acknowledgement.
+    public var expectsAck: Bool { reply != nil }
+
+    /// Decodes the argument at `index`.
+    public func argument<T: Decodable>(_ index: Int = 0, as type: T.Type = T.self) throws -> T {
+        try arguments.decode(type, at: index)
+    }
+
+    /// Acknowledges the event with `values` as the ack's arguments. Only the first call sends;
+    /// an event without an ack id ignores it.
+    ///
+    /// - Throws: `EncodingError` when a value cannot be encoded.
+    public func ack(_ values: any Encodable & Sendable...) throws {
+        try ack(values: values)
+    }
+
+    func ack(values: [any Encodable & Sendable]) throws {
+        guard let reply, reply.claim() else { return }
+        let (payload, attachments) = try SocketPayloadEncoder.encode(name: nil, arguments: values)
+        let packet = SocketPacket(
+            type: attachments.isEmpty ? .ack : .binaryAck,
+            namespace: socket.namespace.name,
+            ackID: reply.id,
+            payload: payload,
+            attachments: attachments
+        )
+        socket.write(EncodedPacket(packet), volatile: false)
+    }
+}
+
+/// The ack id of one event, answered at most once.
+final class AckReply: Sendable {
+    let id: UInt64
+    private let answered = Atomic<Bool>(false)
+
+    init(id: UInt64) {
+        self.id = id
+    }
+
+    /// `true` for the first caller only.
+    func claim() -> Bool {
+        answered.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+    }
+}
+
+/// One answer to an `emitWithAck`.
+public struct SocketAck: Sendable {
+    /// The socket that answered.
+    public let socketID: String
+    /// The ack's arguments.
+    public let arguments: SocketArguments
+}
+
+/// A socket packet encoded once, ready to be written to any number of sessions.
+struct EncodedPacket: Sendable {
+    let text: ByteBuffer
+    let attachments: [ByteBuffer]
+
+    init(_ packet: SocketPacket) {
+        let (text, attachments) = SocketPacketEncoder.encode(packet)
+        self.text = text
+        self.attachments = attachments
+    }
+}

@@ -1,0 +1,29 @@
+public import Foundation
+public import NIOCore
+public import NIOHTTP1
+public import ParleyEngine
+
+/// What a namespace knows about a client asking to connect: its auth object and the HTTP
+/// request that opened its connection.
+public struct SocketHandshake: Sendable {
+    /// The namespace asked for.
+    public let namespace: String
+    /// The CONNECT payload (the JS client's `auth` option) as JSON, if any.
+    public let authJSON: ByteBuffer?
+    /// The request headers of the connection.
+    public var headers: HTTPHeaders { request.headers }
+    /// The query parameters of the connection.
+    public var query: [String: String] { request.query }
+    /// The peer address, when known.
+    public var address: SocketAddress? { request.remoteAddress }
+    /// When the connection was opened.
+    public var time: Date { request.time }
+    /// The HTTP request that opened the Engine.IO session.
+    public let request: EngineRequest
+
+    /// Decodes the auth object, or `nil` when the client sent none.
+    public func auth<T: Decodable>(as type: T.Type) throws -> T? {
+        guard let authJSON else { return nil }
+        return try JSONDecoder().decode(T.self, from: Data(authJSON.readableBytesView))
+    }
+}

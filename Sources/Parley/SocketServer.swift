@@ -1,0 +1,96 @@
+import Foundation
+public import Logging
+public import NIOCore
+public import NIOPosix
+public import ParleyEngine
+public import ParleyProtocol
+public import ServiceLifecycle
+
+/// A Socket.IO v5 server: namespaces, events, acknowledgements, rooms and broadcasts over an
+/// ``EngineServer``. Stock Socket.IO clients connect to it unchanged.
+///
+/// ```swift
+/// let server = SocketServer(configuration: SocketServerConfiguration())
+/// server.onConnection { socket in
+///     socket.on("ping") { event in try event.ack("pong") }
+/// }
+/// try await server.run()
+/// ```
+public final class SocketServer: Service, Sendable {
+    let core: SocketServerCore
+    /// The Engine.IO server underneath.
+    public let engine: EngineServer
+
+    /// Creates a server; nothing listens until ``start()`` or ``run()``.
+    public init(
+        configuration: SocketServerConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "parley")
+    ) {
+        let core = SocketServerCore(configuration: configuration, logger: logger)
+        self.core = core
+        self.engine = EngineServer(
+            configuration: configuration.engine,
+            handler: SocketEngineHandler(core: core),
+            eventLoopGroup: eventLoopGroup,
+            logger: logger
+        )
+    }
+
+    /// The namespace called `name` (created if needed). The main namespace `/` exists only
+    /// once something asks for it.
+    public func of(_ name: String) -> Namespace {
+        core.namespace(named: name.hasPrefix("/") ? name : "/" + name)
+    }
+
+    /// A template for namespaces created when a client connects to a name that `predicate`
+    /// accepts: each one inherits the template's middlewares and connection handlers.
+    public func of(matching predicate: @escaping @Sendable (String) -> Bool) -> Namespace {
+        core.dynamicNamespace(matching: predicate)
+    }
+
+    /// Runs `handler` for every socket of the main namespace `/`.
+    public func onConnection(_ handler: @escaping @Sendable (Socket) -> Void) {
+        of("/").onConnection(handler)
+    }
+
+    /// A broadcast in the main namespace `/`.
+    public var broadcast: BroadcastOperator { of("/").broadcast }
+
+    /// A broadcast to `rooms` of the main namespace.
+    public func to(_ rooms: String...) -> BroadcastOperator { broadcast.to(rooms) }
+
+    /// Binds and starts accepting connections; returns the bound address.
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        try await engine.start()
+    }
+
+    /// Runs until cancelled or a graceful shutdown, then shuts down.
+    public func run() async throws {
+        try await engine.run()
+    }
+
+    /// Closes every connection with `server shutting down` and stops listening.
+    public func shutdown() async {
+        await engine.shutdown()
+    }
+
+    // MARK: Custom transports
+
+    /// Attaches a connection that does not come from ``engine`` (an in-memory transport in
+    /// tests, or another Engine.IO implementation). Call the three methods on its event loop.
+    public func transportOpened(_ transport: any SocketTransport) {
+        core.opened(transport)
+    }
+
+    /// Hands a message of an attached transport to the Socket.IO layer.
+    public func transport(_ transport: any SocketTransport, received message: EngineMessage) {
+        core.received(message, on: transport)
+    }
+
+    /// Tells the Socket.IO layer that an attached transport closed.
+    public func transportClosed(_ transport: any SocketTransport, reason: EngineCloseReason) {
+        core.closed(transport, reason: reason)
+    }
+}
