@@ -62,6 +62,8 @@ let package = Package(
             dependencies: [
                 "ParleyProtocol",
                 "ParleyEngine",
+                "Parley",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -87,6 +89,19 @@ let package = Package(
             dependencies: [
                 "ParleyProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ParleyTests",
+            dependencies: [
+                "Parley",
+                "ParleyEngine",
+                "ParleyProtocol",
+                "ParleyTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

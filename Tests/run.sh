@@ -110,6 +110,8 @@ if ! swift build; then
 fi
 
 section "swift test"
+# Swift tests that drive independent peers (python-socketio) find them through this.
+export PARLEY_PYTHON="$VENV/bin/python"
 if ! swift test; then
     FAILED+=("swift test")
 fi
