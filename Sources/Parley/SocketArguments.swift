@@ -112,7 +112,8 @@ enum SocketPayloadEncoder {
     static func encode(name: String?, arguments: [any Encodable]) throws -> (payload: ByteBuffer, attachments: [ByteBuffer]) {
         let collector = AttachmentCollector()
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        // Sorted keys make the bytes of one value the same every time (tests, caches, dedup).
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         encoder.dataEncodingStrategy = .custom { data, encoder in
             let number = collector.append(data)
             var container = encoder.container(keyedBy: PlaceholderKey.self)

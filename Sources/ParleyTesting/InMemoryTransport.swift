@@ -108,6 +108,12 @@ public final class InMemoryTransport: SocketTransport, @unchecked Sendable {
         }
     }
 
+    /// Gives `body` the messages sent so far, untouched (to inspect buffer identity).
+    public func withSentMessages<T>(_ body: ([EngineMessage]) -> T) -> T {
+        let messages = state.withLock { $0.sent }
+        return body(messages)
+    }
+
     /// Why the server closed the connection, if it did.
     public var closeReason: EngineCloseReason? {
         state.withLock { $0.closeReason }
