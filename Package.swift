@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Parley", targets: ["Parley"]),
         .library(name: "ParleyTesting", targets: ["ParleyTesting"]),
         .executable(name: "EngineEcho", targets: ["EngineEcho"]),
+        .executable(name: "Chat", targets: ["Chat"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
@@ -84,6 +85,21 @@ let package = Package(
             path: "Samples/EngineEcho",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "Chat",
+            dependencies: [
+                "Parley",
+                "ParleyEngine",
+                "ParleyProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Samples/Chat",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ParleyProtocolTests",
             dependencies: [
@@ -102,6 +118,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

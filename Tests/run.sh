@@ -7,6 +7,10 @@
 # Exits non-zero if any step failed; the interop tests run even when `swift test` failed.
 set -euo pipefail
 
+# The whole script is one { ... } block, so bash reads it completely before running it: a
+# `git pull` or an edit of this file during a run cannot change what the run executes.
+{
+
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
@@ -56,9 +60,14 @@ python_can_make_venvs() {
     python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' >/dev/null 2>&1
 }
 
-# The Debian packages the suite needs. Later suites add e.g.
+# The Debian packages the suite needs, one name per line. Add packages to ALWAYS, e.g.
 #   chromium chromium-driver postgresql libsqlite3-dev
 debian_packages_needed() {
+    # chromium + chromium-driver: test_chat_browser.py; unzip: the README's client bundle recipe
+    local ALWAYS=(chromium chromium-driver unzip)
+    if [ "${#ALWAYS[@]}" -gt 0 ]; then
+        printf '%s\n' "${ALWAYS[@]}"
+    fi
     if ! command -v python3 >/dev/null 2>&1; then
         echo python3
     fi
@@ -137,3 +146,5 @@ if [ "${#FAILED[@]}" -gt 0 ]; then
     exit 1
 fi
 echo "all passed"
+exit 0
+}

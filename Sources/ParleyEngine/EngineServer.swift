@@ -91,14 +91,17 @@ public final class EngineServer: Service, Sendable {
         for session in sessions {
             session.onLoop { $0.close(EngineCloseReason(.serverShuttingDown)) }
         }
-        let grace = core.configuration.shutdownGracePeriod
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for session in sessions { _ = try? await session.closeFuture.get() }
-            }
-            group.addTask { try? await Task.sleep(for: grace) }
-            await group.next()
-            group.cancelAll()
+        // Wait for the close packets to go out, but no longer than the grace period: a polling
+        // client that is not polling right now would otherwise hold shutdown for pingTimeout.
+        let loop = group.next()
+        let drained = loop.makePromise(of: Void.self)
+        let settled = OnceFlag()
+        EventLoopFuture.andAllComplete(sessions.map { $0.closeFuture.map { _ in } }, on: loop)
+            .whenComplete { _ in if settled.set() { drained.succeed() } }
+        loop.scheduleTask(in: TimeAmount(core.configuration.shutdownGracePeriod)) { if settled.set() { drained.succeed() } }
+        try? await drained.futureResult.get()
+        for session in core.allSessions {
+            session.onLoop { $0.finish(EngineCloseReason(.serverShuttingDown)) }
         }
         for connection in core.openConnections {
             try? await connection.close()

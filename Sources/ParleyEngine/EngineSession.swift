@@ -96,8 +96,8 @@ public final class EngineSession: @unchecked Sendable {
         return true
     }
 
-    /// Queues a message only if the client can take it at once (a WebSocket below its
-    /// high-water mark with nothing queued, or a held GET); otherwise drops it.
+    /// Queues a message only if the client can take it now (a WebSocket below its high-water
+    /// mark, or a held GET); otherwise drops it.
     ///
     /// For data that is worthless when late (positions, typing indicators).
     /// - Returns: whether the message was queued; `false` from off the event loop means it was
@@ -114,7 +114,7 @@ public final class EngineSession: @unchecked Sendable {
     }
 
     private var isReadyForVolatile: Bool {
-        guard case .open = phase, outbound.isEmpty else { return false }
+        guard case .open = phase else { return false }
         switch transport {
         case .websocket(let socket): return socket.isWritable
         case .polling(let polling): return polling.pendingGet != nil && upgrade?.isDraining != true

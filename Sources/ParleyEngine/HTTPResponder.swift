@@ -13,7 +13,7 @@ struct HTTPResponder: Sendable {
     /// Headers every response carries (CORS).
     let extraHeaders: HTTPHeaders
     /// Set by the first response: a request is answered once, whoever tries again.
-    private let answered = AnswerFlag()
+    private let answered = OnceFlag()
 
     init(channel: any Channel, version: HTTPVersion, keepAlive: Bool, extraHeaders: HTTPHeaders) {
         self.channel = channel
@@ -63,8 +63,8 @@ struct HTTPResponder: Sendable {
     }
 }
 
-/// A one-way flag shared by the copies of one responder.
-private final class AnswerFlag: Sendable {
+/// A one-way flag, shared by whoever must act only once.
+final class OnceFlag: Sendable {
     private let value = Atomic<Bool>(false)
 
     /// Sets the flag; `true` only for the first caller.

@@ -335,6 +335,38 @@ def test_custom_path(engine_echo_factory):
     assert r.status_code == 404, (r.status_code, r.text)
 
 
+# --- CORS ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags, origin, allowed",
+    [
+        ((), "http://app.example", None),
+        (("--cors-origin", "*"), "http://app.example", "*"),
+        (("--cors-origin", "http://app.example", "--cors-origin", "http://other.example"),
+         "http://other.example", "http://other.example"),
+        (("--cors-origin", "http://app.example"), "http://evil.example", None),
+    ],
+    ids=["no-cors", "any-origin", "listed-origin", "unlisted-origin"],
+)
+def test_cors(engine_echo_factory, flags, origin, allowed):
+    server = engine_echo_factory(*flags)
+    url = server.url + "?EIO=4&transport=polling"
+    r = requests.get(url, headers={"Origin": origin}, timeout=5)
+    assert r.status_code == 200 and r.text.startswith("0{"), (r.status_code, r.text)
+    assert r.headers.get("Access-Control-Allow-Origin") == allowed, dict(r.headers)
+    if allowed is not None:
+        pre = requests.options(url, timeout=5, headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        })
+        assert pre.status_code == 204, (pre.status_code, dict(pre.headers))
+        assert pre.headers.get("Access-Control-Allow-Origin") == allowed, dict(pre.headers)
+        methods = pre.headers.get("Access-Control-Allow-Methods", "").upper()
+        assert "GET" in methods and "POST" in methods, dict(pre.headers)
+
+
 # --- manual upgrade with a pending poll ---------------------------------------------------
 
 
@@ -429,7 +461,10 @@ def test_signal_stops_server_with_exit_code_0(engine_echo_factory, sig):
         start = time.monotonic()
         rc = server.stop(sig=sig)
         elapsed = time.monotonic() - start
-        assert not server.killed, f"EngineEcho did not exit within 5 s of {sig.name} (killed)"
+        assert not server.killed, (
+            f"EngineEcho did not exit within 5 s of {sig.name} (killed); open sessions: one "
+            "WebSocket, one polling with a GET parked, one polling that only did the handshake"
+        )
         assert rc == 0, f"EngineEcho exited with {rc} on {sig.name}\n{server.stderr_tail()}"
         assert elapsed < 5.0
         # Both clients notice the end of the session.

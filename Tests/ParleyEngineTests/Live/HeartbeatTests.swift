@@ -7,7 +7,9 @@ import Testing
 
 /// The server-driven heartbeat on real sockets with short timers (`Protocol/engine.md` § 8).
 ///
-/// Bounds are generous: they check "on time, not lazily" without failing on a busy machine.
+/// Lower bounds are exact (never early); upper bounds are generous so that a busy 2-core
+/// machine running every suite at once does not fail them. The deterministic timing checks
+/// are the virtual-time tests in `EmbeddedPipelineTests`.
 @Suite("Heartbeat (live)", .serialized)
 struct HeartbeatTests {
     static func start() async throws -> EngineTestServer {
@@ -25,10 +27,10 @@ struct HeartbeatTests {
         let sid = try await server.pollingHandshake(on: connection).sid
         #expect(try await connection.request("GET", server.pollingURI(sid: sid)).text == "2")
         let pingedAfter = ContinuousClock.now - opened
-        #expect(pingedAfter >= .milliseconds(290) && pingedAfter < .milliseconds(800), "ping after \(pingedAfter)")
+        #expect(pingedAfter >= .milliseconds(290) && pingedAfter < .milliseconds(2_000), "ping after \(pingedAfter)")
         #expect(try await server.recorder.nextClose(sid: sid).code == .pingTimeout)
         let closedAfter = ContinuousClock.now - opened
-        #expect(closedAfter >= .milliseconds(490) && closedAfter < .milliseconds(1_200), "closed after \(closedAfter)")
+        #expect(closedAfter >= .milliseconds(490) && closedAfter < .milliseconds(3_000), "closed after \(closedAfter)")
     }
 
     @Test func aPollingSessionThatAnswersPingsStaysOpen() async throws {
@@ -57,7 +59,7 @@ struct HeartbeatTests {
         #expect(try await socket.nextText() == "2")
         #expect(try await server.recorder.nextClose(sid: handshake.sid).code == .pingTimeout)
         let closedAfter = ContinuousClock.now - opened
-        #expect(closedAfter >= .milliseconds(490) && closedAfter < .milliseconds(1_200), "closed after \(closedAfter)")
+        #expect(closedAfter >= .milliseconds(490) && closedAfter < .milliseconds(3_000), "closed after \(closedAfter)")
         #expect(try await socket.closeCode() == .normalClosure)
     }
 

@@ -138,4 +138,35 @@ struct WebSocketTransportTests {
         #expect(frame.opcode == .pong)
         #expect(String(buffer: frame.unmaskedData) == "hb")
     }
+
+    @Test func aClientThatStopsReadingIsClosedAsASlowConsumer() async throws {
+        let server = try await EngineTestServer.start(echo: false) { $0.maxQueuedPackets = 64 }
+        defer { Task { await server.stop() } }
+        let (socket, handshake) = try await server.webSocketHandshake()
+        try await socket.channel.setOption(ChannelOptions.autoRead, value: false)
+        let session = try #require(server.server.session(id: handshake.sid))
+        let chunk = EngineMessage(text: String(repeating: "z", count: 64 * 1024))
+        // Far more than the socket buffers hold: the connection stops being writable and the
+        // session's queue fills up to its bound.
+        try await session.eventLoop.submit {
+            for _ in 0..<2_000 where session.send(chunk) {}
+        }.get()
+        #expect(try await server.recorder.nextClose(sid: handshake.sid).code == .slowConsumer)
+    }
+
+    @Test func volatileMessagesAreDroppedWhileTheClientIsNotReading() async throws {
+        let server = try await EngineTestServer.start(echo: false)
+        defer { Task { await server.stop() } }
+        let (socket, handshake) = try await server.webSocketHandshake()
+        try await socket.channel.setOption(ChannelOptions.autoRead, value: false)
+        let session = try #require(server.server.session(id: handshake.sid))
+        let chunk = EngineMessage(text: String(repeating: "v", count: 64 * 1024))
+        var accepted = 0
+        // One message per event-loop tick, so each is flushed before the next is offered.
+        for _ in 0..<2_000 {
+            if try await session.eventLoop.submit({ session.sendVolatile(chunk) }).get() { accepted += 1 }
+        }
+        #expect(accepted > 0 && accepted < 2_000, "accepted \(accepted)")
+        #expect(server.server.session(id: handshake.sid) != nil)
+    }
 }
