@@ -28,6 +28,10 @@ extension EngineSession {
                     let farewell = Array(outbound)
                     finish(reason)
                     respond(responder, with: farewell)
+                } else if reason.code == .serverShuttingDown {
+                    // Shutdown does not wait for a client between two polls: its next request
+                    // finds the server gone, which tells it as much.
+                    finish(reason)
                 } else {
                     // Keep the sid alive so the client's next GET can receive the close packet.
                     phase = .closing(reason, deadline: eventLoop.now + TimeAmount(core.configuration.pingTimeout))

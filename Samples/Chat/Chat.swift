@@ -1,0 +1,70 @@
+public import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import Parley
+import ParleyEngine
+import ServiceLifecycle
+import UnixSignals
+
+/// A chat server with rooms, nicknames, typing indicators and acknowledged messages, serving
+/// its own web page. The chat protocol is described in `Samples/Chat/README.md`.
+@main
+struct Chat: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A Socket.IO chat server with its own web page.")
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on; 0 picks a free one.")
+    var port = 3000
+
+    @Option(help: "Path of the official socket.io.min.js, served at /socket.io/socket.io.min.js.")
+    var clientJS: String?
+
+    @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        if let clientJS, !FileManager.default.isReadableFile(atPath: clientJS) {
+            throw ValidationError("--client-js: cannot read '\(clientJS)'")
+        }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
+        let logger = Logger(label: "parley.chat")
+
+        var configuration = SocketServerConfiguration()
+        configuration.engine.address = .hostname(host, port: port)
+        configuration.engine.staticFiles["/"] = StaticFile(
+            contentType: "text/html; charset=utf-8",
+            body: ByteBuffer(string: ChatPage.html)
+        )
+        if let clientJS {
+            let bundle = try Data(contentsOf: URL(fileURLWithPath: clientJS))
+            configuration.engine.staticFiles[ChatPage.clientBundlePath] = StaticFile(
+                contentType: "application/javascript",
+                body: ByteBuffer(bytes: bundle)
+            )
+        } else {
+            logger.notice("no --client-js given: the page will explain how to get socket.io.min.js")
+        }
+
+        let server = SocketServer(configuration: configuration, logger: logger)
+        ChatService(server: server, logger: logger).attach()
+        let address = try await server.start()
+        // Written unbuffered: scripts wait for this line to learn the port.
+        FileHandle.standardOutput.write(Data("Chat listening on http://\(host):\(address.port ?? port)/\n".utf8))
+        let group = ServiceGroup(
+            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,0 +1,214 @@
+/// The chat's single web page, served at `/`. It loads the official client from
+/// ``clientBundlePath`` and explains how to get it when that is missing.
+enum ChatPage {
+    /// Where the page expects the official `socket.io.min.js`.
+    static let clientBundlePath = "/socket.io/socket.io.min.js"
+
+    /// The page: `?transports=polling` (comma-separated) restricts the client's transports.
+    static let html = #"""
+    <!doctype html>
+    <html lang="en">
+    <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>Parley Chat</title>
+    <style>
+      :root { --accent: #4f46e5; --bg: #f4f5fb; --card: #fff; --muted: #6b7280; --line: #e5e7eb; }
+      * { box-sizing: border-box; }
+      html, body { height: 100%; margin: 0; }
+      body { display: flex; flex-direction: column; background: var(--bg); color: #111827;
+             font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+      header { display: flex; align-items: center; gap: 12px; padding: 10px 16px;
+               background: var(--accent); color: #fff; }
+      header h1 { margin: 0; font-size: 18px; font-weight: 600; }
+      #room-title { opacity: .85; }
+      #status { margin-left: auto; padding: 2px 10px; border-radius: 999px; font-size: 12px;
+                background: rgba(255, 255, 255, .18); }
+      .bar { display: flex; flex-wrap: wrap; align-items: center; gap: 8px; padding: 8px 16px;
+             background: var(--card); border-bottom: 1px solid var(--line); }
+      .bar form { display: flex; gap: 6px; }
+      #members { margin-left: auto; color: var(--muted); font-size: 12px; }
+      input { font: inherit; padding: 6px 9px; border: 1px solid var(--line); border-radius: 6px; }
+      input:focus { outline: 2px solid #c7d2fe; border-color: var(--accent); }
+      button { font: inherit; padding: 6px 14px; border: 0; border-radius: 6px; cursor: pointer;
+               background: var(--accent); color: #fff; }
+      button:disabled { opacity: .45; cursor: default; }
+      main { flex: 1; overflow-y: auto; padding: 12px 16px; }
+      #messages { display: flex; flex-direction: column; gap: 6px; margin: 0; padding: 0; list-style: none; }
+      .msg { align-self: flex-start; max-width: 75%; padding: 6px 10px; border-radius: 10px;
+             background: var(--card); border: 1px solid var(--line); }
+      .msg.mine { align-self: flex-end; background: #eef2ff; border-color: #c7d2fe; }
+      .msg.pending { opacity: .55; }
+      .msg.failed { border-color: #fca5a5; }
+      .from { margin-right: 6px; font-weight: 600; color: var(--accent); }
+      .meta { margin-left: 8px; font-size: 11px; color: var(--muted); }
+      .notice { align-self: center; font-size: 12px; font-style: italic; color: var(--muted); }
+      #typing { min-height: 22px; padding: 2px 16px; font-size: 12px; font-style: italic; color: var(--muted); }
+      #compose { display: flex; gap: 8px; padding: 8px 16px 12px; background: var(--card);
+                 border-top: 1px solid var(--line); }
+      #compose input { flex: 1; }
+      #help { margin: 16px; padding: 12px 16px; border-radius: 8px; background: #fff7ed;
+              border: 1px solid #fed7aa; }
+      #help p { margin: 6px 0; }
+      #help code { background: #ffedd5; padding: 1px 4px; border-radius: 4px; }
+      #help pre { margin: 0; padding: 8px 10px; border-radius: 6px; background: #ffedd5; overflow-x: auto; }
+    </style>
+    </head>
+    <body>
+    <header>
+      <h1>Parley Chat</h1><span id="room-title">no room</span>
+      <span id="status">connecting…</span>
+    </header>
+    <div class="bar">
+      <form id="nick-form"><input id="nick" placeholder="nickname" maxlength="24" autocomplete="off"><button id="nick-set">Set</button></form>
+      <form id="room-form"><input id="room" placeholder="room" value="lobby" maxlength="32" autocomplete="off"><button id="join">Join</button></form>
+      <span id="members"></span>
+    </div>
+    <div id="help" hidden>
+      <strong>The Socket.IO client is missing.</strong>
+      <p>This page loads the official <code>socket.io.min.js</code> from
+      <code>/socket.io/socket.io.min.js</code>, which the server serves when started with
+      <code>--client-js PATH</code>. One way to get the file (it ships in the nicegui wheel on PyPI):</p>
+      <pre>pip download --no-deps nicegui==3.18.0 -d /tmp/nicegui
+    unzip -j /tmp/nicegui/nicegui-*.whl nicegui/static/socket.io.min.js
+    swift run Chat --client-js socket.io.min.js</pre>
+    </div>
+    <main id="scroller"><ul id="messages"></ul></main>
+    <div id="typing"></div>
+    <form id="compose"><input id="text" placeholder="Write a message…" maxlength="2000" autocomplete="off" disabled><button id="send" disabled>Send</button></form>
+    <script src="/socket.io/socket.io.min.js"></script>
+    <script>
+    "use strict";
+    const $ = (id) => document.getElementById(id);
+    const chat = { nick: "", room: "", members: [], typers: new Map() };
+    window.chat = chat;
+
+    function setStatus(text) { $("status").textContent = text; }
+    function scrollDown() { $("scroller").scrollTop = $("scroller").scrollHeight; }
+    function clock(ms) { return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }); }
+
+    function addNotice(text) {
+      const li = document.createElement("li");
+      li.className = "notice";
+      li.textContent = text;
+      $("messages").append(li);
+      scrollDown();
+    }
+
+    function addMessage(from, text, mine, time) {
+      const li = document.createElement("li");
+      li.className = "msg" + (mine ? " mine pending" : "");
+      const who = document.createElement("span"), body = document.createElement("span"), meta = document.createElement("span");
+      who.className = "from"; who.textContent = from;
+      body.className = "text"; body.textContent = text;
+      meta.className = "meta"; meta.textContent = mine ? "sending…" : clock(time);
+      li.append(who, body, meta);
+      $("messages").append(li);
+      scrollDown();
+      return li;
+    }
+
+    function showMembers() {
+      $("members").textContent = chat.room ? `${chat.members.length} here: ${chat.members.join(", ")}` : "";
+      $("room-title").textContent = chat.room ? `# ${chat.room}` : "no room";
+    }
+
+    function showTypers() {
+      const names = [...chat.typers.keys()];
+      $("typing").textContent = names.length === 0 ? "" :
+        names.length === 1 ? `${names[0]} is typing…` : `${names.join(" and ")} are typing…`;
+    }
+
+    function setMembers(list) { chat.members = [...new Set(list)].sort(); showMembers(); }
+
+    if (typeof io === "undefined") {
+      $("help").hidden = false;
+      setStatus("client missing");
+      for (const b of document.querySelectorAll("button")) b.disabled = true;
+    } else {
+      const transports = new URLSearchParams(location.search).get("transports");
+      const socket = io(transports ? { transports: transports.split(",") } : {});
+      window.socket = socket;
+
+      const showTransport = () => setStatus(`connected · ${socket.io.engine.transport.name}`);
+      socket.io.on("open", () => { showTransport(); socket.io.engine.on("upgrade", showTransport); });
+      socket.on("connect", showTransport);
+      socket.on("disconnect", (reason) => { setStatus(`disconnected (${reason})`); $("text").disabled = $("send").disabled = true; });
+      socket.on("connect_error", (err) => setStatus(`cannot connect: ${err.message}`));
+
+      const setNick = (name) => socket.emit("nickname", name, (ack) => {
+        if (!ack.ok) { addNotice(ack.error); return; }
+        chat.nick = ack.nick; $("nick").value = ack.nick;
+      });
+      const join = (room) => socket.emit("join", { room }, (ack) => {
+        if (!ack.ok) { addNotice(ack.error); return; }
+        if (chat.room !== ack.room) addNotice(`You joined # ${ack.room}`);
+        chat.room = ack.room; chat.typers.clear(); showTypers();
+        setMembers(ack.members);
+        $("text").disabled = $("send").disabled = false;
+        $("text").focus();
+      });
+
+      // A new connection is a new socket on the server: restate the nickname and the room.
+      socket.on("welcome", ({ nick }) => {
+        const wanted = $("nick").value.trim();
+        if (wanted) setNick(wanted); else { chat.nick = nick; $("nick").value = nick; }
+        if (chat.room) join(chat.room);
+      });
+      socket.on("message", (m) => { if (m.room === chat.room) addMessage(m.from, m.text, false, m.time).dataset.id = m.id; });
+      socket.on("joined", ({ room, nick }) => { if (room !== chat.room) return; addNotice(`${nick} joined`); setMembers([...chat.members, nick]); });
+      socket.on("left", ({ room, nick }) => {
+        if (room !== chat.room) return;
+        addNotice(`${nick} left`);
+        const i = chat.members.indexOf(nick); if (i >= 0) chat.members.splice(i, 1);
+        chat.typers.delete(nick); showMembers(); showTypers();
+      });
+      socket.on("renamed", ({ room, from, to }) => {
+        if (room !== chat.room) return;
+        addNotice(`${from} is now ${to}`);
+        setMembers(chat.members.map((n) => (n === from ? to : n)));
+      });
+      socket.on("typing", ({ room, nick, typing }) => {
+        if (room !== chat.room) return;
+        clearTimeout(chat.typers.get(nick));
+        // Volatile indicators may be lost: forget a typist after a while without news.
+        if (typing) chat.typers.set(nick, setTimeout(() => { chat.typers.delete(nick); showTypers(); }, 5000));
+        else chat.typers.delete(nick);
+        showTypers();
+      });
+
+      $("nick-form").addEventListener("submit", (e) => { e.preventDefault(); setNick($("nick").value); });
+      $("room-form").addEventListener("submit", (e) => { e.preventDefault(); join($("room").value); });
+
+      let typing = false, typingTimer = 0;
+      const sendTyping = (value) => {
+        if (typing === value || !chat.room) return;
+        typing = value;
+        socket.volatile.emit("typing", { room: chat.room, typing: value });
+      };
+      $("text").addEventListener("input", () => {
+        sendTyping($("text").value.length > 0);
+        clearTimeout(typingTimer);
+        typingTimer = setTimeout(() => sendTyping(false), 2000);
+      });
+      $("compose").addEventListener("submit", (e) => {
+        e.preventDefault();
+        const text = $("text").value.trim();
+        if (!text || !chat.room) return;
+        $("text").value = "";
+        sendTyping(false);
+        const li = addMessage(chat.nick, text, true);
+        socket.timeout(10000).emit("message", { room: chat.room, text }, (err, ack) => {
+          li.classList.remove("pending");
+          const meta = li.querySelector(".meta");
+          if (err || !ack.ok) { li.classList.add("failed"); meta.textContent = err ? "not delivered" : ack.error; return; }
+          li.dataset.id = ack.id;
+          meta.textContent = clock(ack.time);
+        });
+      });
+    }
+    </script>
+    </body>
+    </html>
+    """#
+}

@@ -1,0 +1,177 @@
+"""The official Socket.IO browser client (socket.io.min.js 4.8.1) in headless Chromium,
+driving the Chat sample's own page.
+
+Two pages: one restricted to long-polling (`?transports=polling`), one with the client's
+defaults (polling, then the upgrade to WebSocket). They pick nicknames, join the same room,
+see each other's typing indicator and messages, and get their own messages acknowledged
+with a server-assigned id. Screenshots land in .build/chat-screenshots/.
+
+Recipe: /work/shared/TESTING-NOTES.md (Debian chromium + chromium-driver, no driver
+download, loopback-only host resolver rules). Every wait is bounded.
+"""
+
+import os
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+# Selenium must never try to download a browser or a driver: this machine may be offline.
+os.environ["SE_OFFLINE"] = "true"
+
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
+from selenium.webdriver.chrome.options import Options  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",  # required when running as root
+    "--disable-dev-shm-usage",
+    # Without it the first page load can stall ~5 s while the start page resolves a name.
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+    "--window-size=900,600",
+]
+TIMEOUT = 15.0  # the bound on every wait in this file
+SCREENSHOTS = Path(__file__).resolve().parents[2] / ".build" / "chat-screenshots"
+
+
+@pytest.fixture
+def open_page():
+    """Factory: `open_page(url)` starts a headless Chromium on `url` and returns its driver.
+    Teardown disconnects each page's socket (a polling client that just goes away would stay
+    connected until the ping timeout) and quits every browser."""
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not os.access(path, os.X_OK):
+            pytest.fail(f"{path} is missing: install the Debian packages chromium and chromium-driver "
+                        "(`bash Tests/run.sh` does)", pytrace=False)
+    drivers = []
+
+    def start(url):
+        options = Options()
+        options.binary_location = CHROMIUM
+        for flag in CHROMIUM_FLAGS:
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+        drivers.append(driver)
+        driver.set_page_load_timeout(TIMEOUT)
+        driver.set_script_timeout(TIMEOUT)
+        driver.get(url)
+        return driver
+
+    yield start
+    for driver in drivers:
+        try:
+            driver.execute_script("if (window.socket) window.socket.disconnect();")
+        except WebDriverException:
+            pass  # the page is gone already; the server's ping timeout covers it
+        driver.quit()
+
+
+def wait_for(driver, expression, what, timeout=TIMEOUT):
+    """Waits until the JavaScript `expression` is truthy in `driver`'s page; returns its value."""
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+            lambda d: d.execute_script(f"return ({expression});")
+        )
+    except TimeoutException:
+        status = driver.execute_script("return document.getElementById('status')?.textContent;")
+        notices = driver.execute_script(
+            "return [...document.querySelectorAll('#messages li')].map(li => li.textContent);"
+        )
+        pytest.fail(f"{what}: not within {timeout:.0f} s (status {status!r}, messages {notices!r})",
+                    pytrace=False)
+
+
+def fill(driver, field_id, text, button_id):
+    field = driver.find_element(By.ID, field_id)
+    field.clear()
+    field.send_keys(text)
+    driver.find_element(By.ID, button_id).click()
+
+
+def texts(driver, selector):
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent);", selector
+    )
+
+
+def test_two_browsers_chat_over_polling_and_websocket(chat_server_factory, official_client_js, open_page):
+    server = chat_server_factory("--client-js", official_client_js)
+
+    with urllib.request.urlopen(f"{server.url}socket.io/socket.io.min.js", timeout=TIMEOUT) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "application/javascript"
+        assert response.read() == official_client_js.read_bytes()
+
+    polling = open_page(f"{server.url}?transports=polling")
+    default = open_page(server.url)
+    pages = {"alice": polling, "bob": default}
+
+    for nick, page in pages.items():
+        assert page.execute_script("return typeof io;") == "function", "the page did not load the bundle"
+        # Connected, and the server's welcome (a guest nickname) arrived, so typing is safe.
+        wait_for(page, "window.socket && window.socket.connected && window.chat.nick", f"{nick}'s page connects")
+        fill(page, "nick", nick, "nick-set")
+        wait_for(page, f"window.chat.nick === '{nick}'", f"{nick}'s nickname is acknowledged")
+
+    room = f"room-{uuid.uuid4().hex[:8]}"
+    for nick, page in pages.items():
+        fill(page, "room", room, "join")
+        wait_for(page, f"window.chat.room === '{room}'", f"{nick} joins {room}")
+    wait_for(polling, "window.chat.members.includes('bob')", "alice sees bob join")
+    assert default.execute_script("return window.chat.members;") == ["alice", "bob"]
+
+    # Typing indicators are volatile; the receiver here is the WebSocket page.
+    polling.find_element(By.ID, "text").send_keys("hel")
+    wait_for(default, "document.getElementById('typing').textContent === 'alice is typing…'", "bob sees alice typing")
+
+    sent = {"alice": "hello from alice over polling", "bob": "hi alice, bob here"}
+    polling.find_element(By.ID, "text").clear()
+    fill(polling, "text", sent["alice"], "send")
+    fill(default, "text", sent["bob"], "send")
+
+    for (nick, page), (other, other_page) in [(("alice", polling), ("bob", default)), (("bob", default), ("alice", polling))]:
+        wait_for(page, f"[...document.querySelectorAll('.msg:not(.mine) .text')].some(e => e.textContent === {sent[other]!r})",
+                 f"{nick} sees {other}'s message")
+        wait_for(page, "document.querySelector('.msg.mine[data-id]')", f"{nick}'s own message is acknowledged")
+        # The id the sender got in its ack is the id the other page received.
+        own_id = page.execute_script("return document.querySelector('.msg.mine').dataset.id;")
+        seen_by_other = other_page.execute_script(
+            "return [...document.querySelectorAll('.msg:not(.mine)')].map(e => e.dataset.id);"
+        )
+        assert own_id in seen_by_other
+        assert texts(page, ".msg.mine .text") == [sent[nick]]
+    wait_for(default, "document.getElementById('typing').textContent === ''", "alice's typing indicator clears")
+
+    # The default client upgrades once the probe succeeds; wait for it rather than assume it.
+    wait_for(default, "window.socket.io.engine.transport.name === 'websocket'", "the default page upgrades to websocket")
+    wait_for(default, "document.getElementById('status').textContent.includes('websocket')", "the status shows websocket")
+    assert polling.execute_script("return window.socket.io.engine.transport.name;") == "polling"
+    assert "polling" in polling.find_element(By.ID, "status").text
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert polling.save_screenshot(str(SCREENSHOTS / "alice-polling.png"))
+    assert default.save_screenshot(str(SCREENSHOTS / "bob-websocket.png"))
+
+
+def test_page_explains_how_to_get_the_client_without_client_js(chat_server_factory, open_page):
+    server = chat_server_factory()
+
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{server.url}socket.io/socket.io.min.js", timeout=TIMEOUT)
+    assert missing.value.code == 404
+
+    page = open_page(server.url)
+    wait_for(page, "!document.getElementById('help').hidden", "the help box shows")
+    help_text = page.find_element(By.ID, "help").text
+    assert "--client-js" in help_text and "pip download" in help_text
+    assert page.find_element(By.ID, "status").text == "client missing"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert page.save_screenshot(str(SCREENSHOTS / "no-client-js.png"))
