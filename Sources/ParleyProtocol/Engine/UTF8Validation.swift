@@ -10,34 +10,38 @@ public enum UTF8Validation {
 
     static func isValid<C: Collection<UInt8>>(_ bytes: C) -> Bool where C.Index == Int {
         var index = bytes.startIndex
-        let end = bytes.endIndex
-        while index < end {
-            let lead = bytes[index]
-            if lead < 0x80 {
+        while index < bytes.endIndex {
+            if bytes[index] < 0x80 {
                 index += 1
                 continue
             }
-            let length: Int
-            var lower: UInt8 = 0x80
-            var upper: UInt8 = 0xBF
-            switch lead {
-            case 0xC2...0xDF: length = 2
-            case 0xE0: length = 3; lower = 0xA0
-            case 0xE1...0xEC, 0xEE...0xEF: length = 3
-            case 0xED: length = 3; upper = 0x9F
-            case 0xF0: length = 4; lower = 0x90
-            case 0xF1...0xF3: length = 4
-            case 0xF4: length = 4; upper = 0x8F
-            default: return false
-            }
-            guard end - index >= length else { return false }
-            let second = bytes[index + 1]
-            guard second >= lower, second <= upper else { return false }
-            for offset in 2..<length where bytes[index + offset] & 0xC0 != 0x80 {
-                return false
-            }
+            guard let length = sequenceLength(bytes, at: index) else { return false }
             index += length
         }
         return true
+    }
+
+    /// The length of the well-formed multi-byte sequence starting at `index`, or `nil` when
+    /// the bytes there are not one.
+    @inlinable
+    public static func sequenceLength<C: Collection<UInt8>>(_ bytes: C, at index: Int) -> Int? where C.Index == Int {
+        let length: Int
+        var lower: UInt8 = 0x80
+        var upper: UInt8 = 0xBF
+        switch bytes[index] {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; lower = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: length = 3; upper = 0x9F
+        case 0xF0: length = 4; lower = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; upper = 0x8F
+        default: return nil
+        }
+        guard bytes.endIndex - index >= length, (lower...upper).contains(bytes[index + 1]) else { return nil }
+        for offset in 2..<length where bytes[index + offset] & 0xC0 != 0x80 {
+            return nil
+        }
+        return length
     }
 }

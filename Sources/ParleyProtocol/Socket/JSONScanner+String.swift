@@ -137,26 +137,7 @@ extension JSONScanner.Cursor {
     /// Consumes one multi-byte UTF-8 sequence (RFC 3629: no overlongs, no surrogates,
     /// nothing above U+10FFFF).
     private mutating func scanUTF8Sequence() throws(SocketProtocolError) {
-        let lead = bytes[index]
-        var lower: UInt8 = 0x80
-        var upper: UInt8 = 0xBF
-        let length: Int
-        switch lead {
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; lower = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; upper = 0x9F
-        case 0xF0: length = 4; lower = 0x90
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; upper = 0x8F
-        default: throw failure("invalid UTF-8")
-        }
-        guard bytes.count - index >= length, (lower...upper).contains(bytes[index + 1]) else {
-            throw failure("invalid UTF-8")
-        }
-        for offset in 2..<length where bytes[index + offset] & 0xC0 != 0x80 {
-            throw failure("invalid UTF-8")
-        }
+        guard let length = UTF8Validation.sequenceLength(bytes, at: index) else { throw failure("invalid UTF-8") }
         index += length
     }
 }
