@@ -1,7 +1,7 @@
 import Logging
 import NIOCore
 import ParleyEngine
-import ParleyProtocol
+public import ParleyProtocol
 import Synchronization
 
 /// Waits for the acknowledgement of one emitted event.

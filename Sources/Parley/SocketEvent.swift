@@ -1,6 +1,6 @@
 import Foundation
 public import NIOCore
-import ParleyProtocol
+public import ParleyProtocol
 import Synchronization
 
 /// One event a client emitted, with lazily decoded arguments and, when the client asked for

@@ -1,6 +1,5 @@
 public import Foundation
 public import NIOCore
-import ParleyProtocol
 import Synchronization
 
 /// The arguments of an event or an acknowledgement, kept as the JSON bytes that arrived until
@@ -19,7 +18,7 @@ public struct SocketArguments: Sendable {
     }
 
     /// The arguments of an event payload `["name", arg...]`: everything after the name.
-    init(eventPayload payload: ByteBuffer, attachments: [ByteBuffer]) {
+    public init(eventPayload payload: ByteBuffer, attachments: [ByteBuffer]) {
         var rest = ByteBuffer(string: "[")
         let view = payload.readableBytesView
         let end = payload.withUnsafeReadableBytes { bytes in
@@ -81,7 +80,7 @@ public struct SocketArguments: Sendable {
     }
 }
 
-enum PlaceholderKey: String, CodingKey {
+private enum PlaceholderKey: String, CodingKey {
     case placeholder = "_placeholder"
     case num
 }
@@ -107,9 +106,11 @@ struct SkipValue: Decodable {
 
 /// Encodes emit arguments into a Socket.IO payload, turning every `Data` into a binary
 /// attachment with a placeholder (`Protocol/socket.md` § Binary attachments).
-enum SocketPayloadEncoder {
+public enum SocketPayloadEncoder {
     /// The JSON array `[name, arg...]` (or `[arg...]` without a name) and its attachments.
-    static func encode(name: String?, arguments: [any Encodable]) throws -> (payload: ByteBuffer, attachments: [ByteBuffer]) {
+    ///
+    /// - Throws: `EncodingError` when an argument cannot be encoded.
+    public static func encode(name: String?, arguments: [any Encodable]) throws -> (payload: ByteBuffer, attachments: [ByteBuffer]) {
         let collector = AttachmentCollector()
         let encoder = JSONEncoder()
         // Sorted keys make the bytes of one value the same every time (tests, caches, dedup).

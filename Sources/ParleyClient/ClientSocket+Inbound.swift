@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+import NIOCore
+import ParleyProtocol
+import Synchronization
+
+extension ClientSocket {
+    /// The CONNECT packet for this socket: the auth object, plus `pid` and `offset` when a
+    /// previous session can be recovered (the JS client's connection state recovery).
+    func connectPacket() async throws -> SocketPacket {
+        var authValue: (any Encodable & Sendable)?
+        switch auth {
+        case .none: authValue = nil
+        case .value(let value): authValue = value
+        case .provider(let provide): authValue = try await provide()
+        }
+        let recovery = state.withLock { state in state.pid.map { ($0, state.lastOffset) } }
+        var fields: [String] = []
+        if let authValue {
+            let (json, _) = try SocketPayloadEncoder.encode(name: nil, arguments: [authValue])
+            var object = String(buffer: json).dropFirst().dropLast()  // `[{...}]` → `{...}`
+            guard object.first == "{" else { throw ConnectRefusedError(message: "auth must encode as a JSON object") }
+            object = object.dropFirst().dropLast()
+            if !object.isEmpty { fields.append(String(object)) }
+        }
+        if let (pid, offset) = recovery, let offset {
+            fields.append("\"pid\":\(Self.jsonString(pid)),\"offset\":\(Self.jsonString(offset))")
+        }
+        let payload = fields.isEmpty && authValue == nil ? nil : ByteBuffer(string: "{" + fields.joined(separator: ",") + "}")
+        return SocketPacket(type: .connect, namespace: namespace, payload: payload)
+    }
+
+    private static func jsonString(_ value: String) -> String {
+        var buffer = ByteBuffer()
+        buffer.writeJSONString(value)
+        return String(buffer: buffer)
+    }
+
+    /// Handles a packet the server sent to this namespace.
+    func packetReceived(_ packet: SocketPacket) {
+        switch packet.type {
+        case .connect:
+            connected(packet.payload)
+        case .connectError:
+            let refusal = Self.refusal(packet.payload)
+            let handlers = state.withLock { $0.connectErrorHandlers }
+            for handler in handlers { handler(refusal) }
+        case .disconnect:
+            state.withLock { $0.wantsConnection = false }
+            disconnected(ClientCloseReason(.serverDisconnect))
+        case .event, .binaryEvent:
+            eventReceived(packet)
+        case .ack, .binaryAck:
+            guard let id = packet.ackID else { return }
+            let arguments = SocketArguments(json: packet.payload ?? ByteBuffer(string: "[]"), attachments: packet.attachments)
+            state.withLock { $0.pendingAcks.removeValue(forKey: id) }?.resume(returning: arguments)
+        }
+    }
+
+    private func connected(_ payload: ByteBuffer?) {
+        struct Reply: Decodable { var sid: String; var pid: String? }
+        guard let payload, let reply = try? JSONDecoder().decode(Reply.self, from: Data(payload.readableBytesView)) else { return }
+        let (buffered, handlers) = state.withLock { state in
+            state.recovered = reply.pid != nil && reply.pid == state.pid
+            if !state.recovered { state.lastOffset = nil }
+            state.pid = reply.pid
+            state.sid = reply.sid
+            state.connected = true
+            defer { state.buffer.removeAll() }
+            return (state.buffer, state.connectHandlers)
+        }
+        for packet in buffered { manager.send(packet, bypassingBuffer: true) }
+        for handler in handlers { handler() }
+    }
+
+    private func eventReceived(_ packet: SocketPacket) {
+        guard let payload = packet.payload, let name = packet.eventName else { return }
+        let nameText: String
+        switch name {
+        case .string(let text): nameText = text
+        case .number(let number): nameText = String(number)
+        }
+        let arguments = SocketArguments(eventPayload: payload, attachments: packet.attachments)
+        let event = ClientEvent(name: nameText, arguments: arguments, reply: packet.ackID.map { ClientAckReply(id: $0, socket: self) })
+        let handler = state.withLock { state -> (@Sendable (ClientEvent) throws -> Void)? in
+            // With recovery on, the server appends the event's offset as a last string argument.
+            if state.pid != nil, let offset = Self.lastString(arguments) { state.lastOffset = offset }
+            return state.handlers[nameText] ?? state.catchAll
+        }
+        eventSink.yield(event)
+        do {
+            try handler?(event)
+        } catch {
+            manager.logger.error("event handler failed", metadata: ["parley.event": "\(nameText)", "parley.error": "\(error)"])
+        }
+    }
+
+    private static func lastString(_ arguments: SocketArguments) -> String? {
+        struct MaybeString: Decodable {
+            let value: String?
+            init(from decoder: any Decoder) throws { value = try? decoder.singleValueContainer().decode(String.self) }
+        }
+        return (try? arguments.decode([MaybeString].self))?.last?.value
+    }
+
+    private static func refusal(_ payload: ByteBuffer?) -> ConnectRefusedError {
+        guard let payload else { return ConnectRefusedError(message: "refused") }
+        let data = Data(payload.readableBytesView)
+        if let message = try? JSONDecoder().decode(String.self, from: data) { return ConnectRefusedError(message: message) }
+        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        let message = object?["message"] as? String ?? "refused"
+        let dataJSON = object?["data"].flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) }
+        return ConnectRefusedError(message: message, dataJSON: dataJSON.map { String(decoding: $0, as: UTF8.self) })
+    }
+
+    /// The socket left its namespace (or the connection ended) for `reason`.
+    func disconnected(_ reason: ClientCloseReason) {
+        let (wasConnected, handlers, acks) = state.withLock { state in
+            let was = state.connected
+            state.connected = false
+            // Acks cannot arrive on another connection; retries send the event again.
+            defer { state.pendingAcks.removeAll() }
+            return (was, state.disconnectHandlers, Array(state.pendingAcks.values))
+        }
+        for ack in acks { ack.resume(throwing: SocketDisconnectedClientError(reason: reason)) }
+        guard wasConnected else { return }
+        for handler in handlers { handler(reason) }
+    }
+}
+
+/// The socket disconnected before the server acknowledged.
+public struct SocketDisconnectedClientError: Error, Sendable, CustomStringConvertible {
+    public var reason: ClientCloseReason
+    public var description: String { "disconnected before the acknowledgement: \(reason)" }
+}

@@ -1,0 +1,66 @@
+public import NIOHTTP1
+public import ParleyProtocol
+
+/// Settings of a ``SocketManager``: one connection to one Socket.IO server.
+///
+/// The defaults are the official JS client's.
+public struct SocketClientConfiguration: Sendable {
+    /// Which transports to use and in what order.
+    public enum Transports: Sendable, Hashable {
+        /// Open with HTTP long-polling, then upgrade to WebSocket if the probe works (the JS default).
+        case pollingThenUpgrade
+        /// HTTP long-polling only.
+        case pollingOnly
+        /// WebSocket only.
+        case webSocketOnly
+        /// Open with WebSocket; if it fails or stays silent, fall back to polling.
+        case webSocketFirst
+    }
+
+    /// The endpoint path.
+    public var path: String = "/socket.io/"
+    /// Extra query parameters sent on every request.
+    public var query: [String: String] = [:]
+    /// Extra headers sent on every request (polling and the WebSocket handshake).
+    public var headers: HTTPHeaders = [:]
+    /// The transport strategy.
+    public var transports: Transports = .pollingThenUpgrade
+    /// How long opening a connection (through the Engine.IO handshake) may take.
+    public var connectTimeout: Duration = .seconds(20)
+    /// How long the upgrade probe (`2probe` → `3probe`) may take before the client stays on polling.
+    public var upgradeTimeout: Duration = .seconds(3)
+    /// Whether to reconnect after a connection is lost.
+    public var reconnection: Bool = true
+    /// The reconnection schedule.
+    public var backoff = ReconnectBackoff()
+    /// The default timeout of `emitWithAck`.
+    public var ackTimeout: Duration = .seconds(10)
+    /// How many times `emitWithAck` re-sends an event whose ack timed out (the JS `retries`).
+    public var retries: Int = 0
+    /// The most emits kept while disconnected; one more throws ``EmitBufferFullError``.
+    public var maxBufferedEmits: Int = 1_000
+
+    /// Creates the default configuration.
+    public init() {}
+}
+
+/// Emits were buffered while disconnected up to ``SocketClientConfiguration/maxBufferedEmits``.
+public struct EmitBufferFullError: Error, Sendable, CustomStringConvertible {
+    public var limit: Int
+    public var description: String { "the emit buffer is full (\(limit) emits waiting for a connection)" }
+}
+
+/// No acknowledgement arrived in time (after every retry).
+public struct ClientAckTimeoutError: Error, Sendable, CustomStringConvertible {
+    public var event: String
+    public var description: String { "no acknowledgement of \"\(event)\"" }
+}
+
+/// The server refused to let this socket join its namespace.
+public struct ConnectRefusedError: Error, Sendable, CustomStringConvertible {
+    /// The server's message (`err.message`).
+    public var message: String
+    /// The server's extra data as JSON, if any (`err.data`).
+    public var dataJSON: String?
+    public var description: String { "connection refused: \(message)" + (dataJSON.map { " \($0)" } ?? "") }
+}

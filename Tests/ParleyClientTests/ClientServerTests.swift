@@ -1,0 +1,54 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Parley
+import ParleyClient
+import ParleyTesting
+import Testing
+
+/// The Swift client against a Parley server on loopback.
+@Suite("Client ↔ server (live)")
+struct ClientServerTests {
+    static func server(_ setUp: (SocketServer) -> Void) async throws -> (SocketServer, Int) {
+        var configuration = SocketServerConfiguration()
+        configuration.engine.address = .hostname("127.0.0.1", port: 0)
+        let server = SocketServer(configuration: configuration)
+        setUp(server)
+        return (server, try await server.start().port!)
+    }
+
+    static let strategies: [SocketClientConfiguration.Transports] = [.pollingOnly, .webSocketOnly, .pollingThenUpgrade, .webSocketFirst]
+
+    @Test(arguments: strategies)
+    func connectsEmitsAndGetsAcknowledged(_ transports: SocketClientConfiguration.Transports) async throws {
+        let (server, port) = try await Self.server { server in
+            server.onConnection { socket in
+                try? socket.emit("welcome", "hello \(socket.id.prefix(4))")
+                socket.on("add") { event in try event.ack(try event.arguments.decode([Int].self).reduce(0, +)) }
+            }
+        }
+        defer { Task { await server.shutdown() } }
+        var configuration = SocketClientConfiguration()
+        configuration.transports = transports
+        var logger = Logger(label: "test.client")
+        logger.logLevel = ProcessInfo.processInfo.environment["PARLEY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        let manager = try SocketManager(url: "http://127.0.0.1:\(port)", configuration: configuration, logger: logger)
+        let socket = manager.socket()
+        let welcomes = NIOLockedValueBox<[String]>([])
+        socket.on("welcome") { event in welcomes.withLockedValue { $0.append(try! event.argument(0, as: String.self)) } }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await manager.run() }
+            let sum = try await socket.emitWithAck("add", 1, 2, 39, timeout: .seconds(5))
+            #expect(try sum.decode(Int.self, at: 0) == 42)
+            for _ in 0..<200 where welcomes.withLockedValue({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(welcomes.withLockedValue { $0.count } == 1)
+            if transports == .pollingThenUpgrade {
+                for _ in 0..<300 where manager.transport != .websocket { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(manager.transport == .websocket)
+            }
+            await manager.disconnect()
+            try await group.waitForAll()
+        }
+    }
+}
