@@ -86,10 +86,12 @@ public final class ClientSocket: Sendable {
     ///   - timeout: how long to wait for each try (default: the configuration's `ackTimeout`).
     ///   - retries: how many times to send again after a timeout (default: the configuration's
     ///     `retries`); the server may then see the event more than once.
-    /// - Throws: ``ClientAckTimeoutError`` after the last try; ``EmitBufferFullError``.
+    /// - Throws: ``ClientAckTimeoutError`` after the last try, ``SocketDisconnectedClientError``
+    ///   when the connection dropped during the last try; ``EmitBufferFullError``.
     public func emitWithAck(_ event: String, _ arguments: any Encodable & Sendable..., timeout: Duration? = nil, retries: Int? = nil) async throws -> SocketArguments {
         let timeout = timeout ?? manager.configuration.ackTimeout
         let tries = 1 + max(0, retries ?? manager.configuration.retries)
+        var lastError: any Error = ClientAckTimeoutError(event: event)
         for _ in 0..<tries {
             let id = state.withLock { state in
                 defer { state.nextAckID += 1 }
@@ -101,10 +103,13 @@ public final class ClientSocket: Sendable {
                     try await self.awaitAck(id) { try self.send(packet, volatile: false) }
                 }
             } catch is DeadlineExceeded {
-                continue
+                lastError = ClientAckTimeoutError(event: event)
+            } catch let error as SocketDisconnectedClientError {
+                // The ack cannot come on a later connection; a retry sends the event again.
+                lastError = error
             }
         }
-        throw ClientAckTimeoutError(event: event)
+        throw lastError
     }
 
     private func awaitAck(_ id: UInt64, sending: @escaping @Sendable () throws -> Void) async throws -> SocketArguments {

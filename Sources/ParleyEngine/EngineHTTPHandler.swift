@@ -30,8 +30,12 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Sessions that had a GET or POST on this connection, told when it closes.
     private var sessionsSeen: [ObjectIdentifier: EngineSession] = [:]
 
-    init(core: EngineServerCore) {
+    /// Re-arms the WebSocket upgrade after each request; `nil` on test pipelines without one.
+    private let pipeline: EngineConnectionPipeline?
+
+    init(core: EngineServerCore, pipeline: EngineConnectionPipeline? = nil) {
         self.core = core
+        self.pipeline = pipeline
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -50,6 +54,7 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             state = .collecting(session, responder, body)
         case .end:
             endReceived(context: context)
+            pipeline?.requestEnded()
         }
     }
 
@@ -139,9 +144,11 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .reject(let error):
             respondRejected(error, request: request, responder: responder)
         case .websocket(let sid):
-            // Reaches here only when the upgrade was refused.
+            // Upgrade headers the upgrader did not take (e.g. a bad Sec-WebSocket-Key). The
+            // decoder may have stopped parsing after an Upgrade request: close the connection.
             let known = sid.map { core.session(id: $0) != nil } ?? true
-            responder.respond(error: known ? .badRequest : .sessionIDUnknown)
+            let error: EngineRequestError = known ? .badRequest : .sessionIDUnknown
+            responder.respond(status: error.status, contentType: "application/json", body: ByteBuffer(string: error.body), closeConnection: true)
         case .handshake:
             let session = EngineSession(core: core, eventLoop: context.eventLoop, request: request, transport: .polling(.init()))
             core.register(session)

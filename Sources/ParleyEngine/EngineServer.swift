@@ -123,56 +123,26 @@ public final class EngineServer: Service, Sendable {
         }
     }
 
-    /// Builds one accepted connection's pipeline: HTTP/1.1 with the WebSocket upgrader, the
-    /// idle timeout, and the engine's HTTP handler.
+    /// Builds one accepted connection's pipeline (see ``EngineConnectionPipeline``).
     static func configure(_ channel: any Channel, core: EngineServerCore) throws {
         core.connectionOpened(channel)
-        let configuration = core.configuration
-        let httpHandler = EngineHTTPHandler(core: core)
-        let idleHandler = IdleStateHandler(readTimeout: TimeAmount(configuration.idleConnectionTimeout))
-        let httpOnlyHandlers = NIOLoopBound((httpHandler, idleHandler), eventLoop: channel.eventLoop)
-        let upgrader = NIOWebSocketServerUpgrader(
-            maxFrameSize: configuration.maxPayloadBytes,
-            automaticErrorHandling: false,
-            shouldUpgrade: { channel, head in
-                let request = EngineRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: channel.remoteAddress)
-                let route = EngineRoute(request, configuration: configuration, cors: core.cors, isUpgrade: true)
-                guard case .websocket(let sid) = route, sid.map({ core.session(id: $0) != nil }) ?? true else {
-                    // A refused upgrade ends the connection, so the answer is written here.
-                    refuseUpgrade(route, channel: channel, head: head, core: core)
-                    return channel.eventLoop.makeSucceededFuture(nil)
-                }
-                return channel.eventLoop.makeSucceededFuture(core.cors.responseHeaders(for: head.headers))
-            },
-            upgradePipelineHandler: { channel, head in
-                channel.eventLoop.makeCompletedFuture {
-                    let request = EngineRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: channel.remoteAddress)
-                    try channel.pipeline.syncOperations.addHandlers(
-                        NIOWebSocketFrameAggregator(
-                            minNonFinalFragmentSize: 1,
-                            maxAccumulatedFrameCount: 4096,
-                            maxAccumulatedFrameSize: configuration.maxPayloadBytes
-                        ),
-                        EngineWebSocketHandler(core: core, request: request, sid: request.query["sid"])
-                    )
-                }
-            }
-        )
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-            withServerUpgrade: (
-                upgraders: [upgrader],
-                completionHandler: { context in
-                    // The connection now speaks WebSocket: the HTTP-only handlers go.
-                    let (httpHandler, idleHandler) = httpOnlyHandlers.value
-                    context.pipeline.syncOperations.removeHandler(httpHandler, promise: nil)
-                    context.pipeline.syncOperations.removeHandler(idleHandler, promise: nil)
-                }
-            )
-        )
-        try channel.pipeline.syncOperations.addHandlers(idleHandler, httpHandler)
+        try EngineConnectionPipeline(channel: channel, core: core).install()
     }
 
-    private static func refuseUpgrade(_ route: EngineRoute, channel: any Channel, head: HTTPRequestHead, core: EngineServerCore) {
+    /// Decides a WebSocket upgrade request: the headers of the `101` answer, or `nil` after
+    /// writing the refusal.
+    static func shouldUpgrade(_ channel: any Channel, _ head: HTTPRequestHead, core: EngineServerCore) -> HTTPHeaders? {
+        let request = EngineRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: channel.remoteAddress)
+        let route = EngineRoute(request, configuration: core.configuration, cors: core.cors, isUpgrade: true)
+        guard case .websocket(let sid) = route, sid.map({ core.session(id: $0) != nil }) ?? true else {
+            // A refused upgrade ends the connection, so the answer is written here.
+            refuseUpgrade(route, channel: channel, head: head, core: core)
+            return nil
+        }
+        return core.cors.responseHeaders(for: head.headers)
+    }
+
+    static func refuseUpgrade(_ route: EngineRoute, channel: any Channel, head: HTTPRequestHead, core: EngineServerCore) {
         let responder = HTTPResponder(channel: channel, version: head.version, keepAlive: false, extraHeaders: core.cors.responseHeaders(for: head.headers))
         switch route {
         case .notFound:

@@ -1,11 +1,14 @@
 public import NIOCore
 public import NIOPosix
+import Foundation
+import Synchronization
 
 /// A plain TCP connection for sending bytes no HTTP client would (garbage, half requests) and
 /// reading whatever comes back.
 public final class RawTCPConnection: Sendable {
     public let channel: any Channel
     private let chunks: AsyncInbox<ByteBuffer>
+    private let pending = Mutex("")
 
     private init(channel: any Channel, chunks: AsyncInbox<ByteBuffer>) {
         self.channel = channel
@@ -35,6 +38,22 @@ public final class RawTCPConnection: Sendable {
     /// Writes the UTF-8 of `text`.
     public func send(_ text: String) {
         send(Array(text.utf8))
+    }
+
+    /// Bytes received since the last call, up to and including the first occurrence of
+    /// `marker` (as text); fails after `timeout` without it.
+    public func receive(until marker: String, timeout: Duration = .seconds(5)) async throws -> String {
+        var received = pending.withLock { pending in
+            defer { pending = "" }
+            return pending
+        }
+        while !received.contains(marker) {
+            guard let chunk = try await chunks.next(timeout: timeout) else { throw RawConnectionClosed() }
+            received += String(decoding: chunk.readableBytesView, as: UTF8.self)
+        }
+        let end = received.range(of: marker)!.upperBound
+        pending.withLock { $0 = String(received[end...]) }
+        return String(received[..<end])
     }
 
     /// Everything received until the server closed the connection, or `nil` if it was still

@@ -74,7 +74,8 @@ public final class RawWebSocket: Sendable {
     public func sendRaw(_ bytes: [UInt8]) {
         let channel = self.channel
         channel.eventLoop.execute {
-            let context = try! channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
+            // Gone once the connection closed; then there is nothing to write to.
+            guard let context = try? channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self) else { return }
             context.writeAndFlush(NIOAny(ByteBuffer(bytes: bytes)), promise: nil)
         }
     }

@@ -11,18 +11,25 @@ with the handlers each scenario expects:
 It prints one JSON object per line on stdout, ``{"event": ..., ...}``, for everything it
 observed; the Swift test asserts on them. The last line is ``{"event": "done"}`` when every
 check the script makes itself passed (exit 0), or ``{"event": "failed", "message": ...}``
-(exit 1). Set PARLEY_SCENARIO_DEBUG=1 for python-socketio's logs on stderr. Every wait is bounded: each step by STEP_TIMEOUT, the whole run by RUN_TIMEOUT.
+(exit 1). python-socketio's log goes to stderr. Every wait is bounded: each step by
+STEP_TIMEOUT, the whole run by RUN_TIMEOUT.
 """
 
 import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
 import traceback
 
-import socketio
+try:
+    import socketio
+except ImportError as missing:  # the wrong interpreter, or a venv without the requirements
+    print(json.dumps({
+        "event": "failed",
+        "message": f"{missing} in {sys.executable}: pip install -r Tests/Interop/requirements.txt (bash Tests/run.sh does)",
+    }), flush=True)
+    sys.exit(1)
 
 STEP_TIMEOUT = 5.0  # seconds, the bound on one wait
 QUIET_WAIT = 0.5  # seconds to wait to be sure that something does NOT arrive
@@ -67,21 +74,27 @@ class Scenario:
 
     def client(self):
         # No reconnection: a scenario observes exactly one connection per client.
-        if os.environ.get("PARLEY_SCENARIO_DEBUG"):  # python-socketio's logs on stderr
-            logs = {"logger": logging.getLogger("socketio.client"), "engineio_logger": logging.getLogger("engineio.client")}
-        else:
-            logs = {}
-        sio = socketio.AsyncClient(reconnection=False, **logs)
+        sio = socketio.AsyncClient(
+            reconnection=False,
+            logger=logging.getLogger("socketio.client"),
+            engineio_logger=logging.getLogger("engineio.client"),
+        )
         self.clients.append(sio)
         return sio
 
     async def connect(self, sio, namespaces=("/",), auth=None):
-        await sio.connect(
-            self.url,
-            transports=self.transports,
-            namespaces=list(namespaces),
-            auth=auth,
-            wait_timeout=STEP_TIMEOUT,
+        # connect() itself waits at most wait_timeout for the namespaces, but the Engine.IO
+        # part (handshake, upgrade) and its clean-up after a failure are not bounded.
+        await bounded(
+            sio.connect(
+                self.url,
+                transports=self.transports,
+                namespaces=list(namespaces),
+                auth=auth,
+                wait_timeout=STEP_TIMEOUT,
+            ),
+            f"connect() to {list(namespaces)}",
+            timeout=STEP_TIMEOUT + 3,
         )
 
     async def settle_transport(self, sio, label="client"):
@@ -95,10 +108,19 @@ class Scenario:
         observe("transport", client=label, value=sio.transport())
         check(sio.transport() == expected, f"{label} is on {sio.transport()}, expected {expected}")
 
+    async def leave(self, sio):
+        """sio.disconnect(), once the client has nothing in flight. python-engineio's polling
+        write loop drops what disconnect() queues (`41`, close) when a POST is still awaiting
+        its response; the read loop then waits for the next ping (25 s) to end. A server may
+        well answer a POST after it has delivered the ack that POST caused, so wait until every
+        queued packet has been posted and answered first."""
+        if sio.connected:
+            await bounded(sio.eio.queue.join(), "the client's queued packets to be sent")
+            await bounded(sio.disconnect(), "disconnect()")
+
     async def close_all(self):
         for sio in self.clients:
-            if sio.connected:
-                await sio.disconnect()
+            await self.leave(sio)
 
     # ---- scenarios -------------------------------------------------------------------
 
@@ -124,7 +146,7 @@ class Scenario:
             reply = await sio.call("whoami", namespace=name, timeout=STEP_TIMEOUT)
             observe("whoami", namespace=name, value=list(reply) if isinstance(reply, tuple) else reply)
         await self.settle_transport(sio)
-        await sio.disconnect()
+        await self.leave(sio)
 
         refused = self.client()
         errors = []
@@ -188,7 +210,7 @@ class Scenario:
         observe("noted", value=await bounded(noted, "the server's 'noted' event"))
 
         await self.settle_transport(sio)
-        await sio.disconnect()
+        await self.leave(sio)
 
     async def binary(self):
         """bytes inside an object, to the server and back (ack) and from the server (event)."""
@@ -231,7 +253,7 @@ class Scenario:
         check(value.get("data") == blob[::-1], "the downloaded bytes differ")
 
         await self.settle_transport(sio)
-        await sio.disconnect()
+        await self.leave(sio)
 
     async def rooms(self):
         """Three clients join room "r", a fourth stays out; a room broadcast reaches the three,
@@ -281,7 +303,15 @@ class Scenario:
         await self.connect(sio)
         await self.settle_transport(sio)
         observe("pong", value=await sio.call("ping", timeout=STEP_TIMEOUT))
-        await sio.disconnect()
+        # Not sio.disconnect() (nor leave()): python-engineio's AsyncClient queues `41` and
+        # the close packet, then closes the WebSocket at once, so its write loop fails with
+        # "Cannot write to closing transport" and the `41` never leaves (traced; over polling
+        # it does). The JS client writes `41` first, then closes. Do that: the DISCONNECT
+        # packet disconnect() sends, wait until it is written, then close the connection.
+        await bounded(sio.eio.queue.join(), "the client's queued packets to be sent")
+        await sio._send_packet(sio.packet_class(socketio.packet.DISCONNECT, namespace="/"))
+        await bounded(sio.eio.queue.join(), "the DISCONNECT packet to be written")
+        await bounded(sio.eio.disconnect(), "the Engine.IO close")
         observe("disconnected", reasons=[str(r) for r in reasons])
 
     async def server_disconnect(self):
@@ -334,7 +364,7 @@ class Scenario:
         observe("order", value=order, sid=sio.get_sid("/"))
         check([name for name, _ in order] == ["connect", "welcome"], f"order {order!r}")
         await self.settle_transport(sio)
-        await sio.disconnect()
+        await self.leave(sio)
 
 
 SCENARIOS = {
@@ -376,6 +406,6 @@ if __name__ == "__main__":
     parser.add_argument("--url", required=True)
     parser.add_argument("--transports", choices=sorted(TRANSPORTS), required=True)
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), required=True)
-    if os.environ.get("PARLEY_SCENARIO_DEBUG"):
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    # python-socketio's own log on stderr: the Swift test shows it when the scenario fails.
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
@@ -131,5 +132,38 @@ struct UpgradeTests {
         }
         #expect(error?.response.hasPrefix("HTTP/1.1 400") == true)
         #expect(error?.response.hasSuffix(#"{"code":1,"message":"Session ID unknown"}"#) == true)
+    }
+
+    @Test func anUpgradeOnAReusedKeepAliveConnectionIsAccepted() async throws {
+        let server = try await EngineTestServer.start()
+        defer { Task { await server.stop() } }
+        let raw = try await RawTCPConnection.connect(port: server.port)
+        raw.send("GET \(server.pollingURI()) HTTP/1.1\r\nHost: x\r\n\r\n")
+        let first = try await raw.receive(until: "\"maxPayload\":1000000}")
+        let sid = try #require(first.range(of: "\"sid\":\"").map { String(first[$0.upperBound...].prefix(20)) })
+        // The same TCP connection now asks for the WebSocket, as aiohttp-based clients do.
+        raw.send(
+            "GET \(server.webSocketURI(sid: sid)) HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        let second = try await raw.receive(until: "\r\n\r\n")
+        #expect(second.hasPrefix("HTTP/1.1 101 Switching Protocols"))
+        // A masked `2probe` is answered `3probe` on the upgraded connection.
+        raw.send([0x81, 0x86, 1, 2, 3, 4] + Array("2probe".utf8).enumerated().map { $0.element ^ [1, 2, 3, 4][$0.offset % 4] })
+        #expect(try await raw.receive(until: "3probe").hasSuffix("3probe"))
+    }
+
+    @Test func aDirectWebSocketOnAReusedConnectionIsAccepted() async throws {
+        let server = try await EngineTestServer.start()
+        defer { Task { await server.stop() } }
+        let raw = try await RawTCPConnection.connect(port: server.port)
+        raw.send("GET \(server.path)?EIO=3&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n")
+        _ = try await raw.receive(until: "version\"}")
+        raw.send(
+            "GET \(server.webSocketURI()) HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        let answer = try await raw.receive(until: "\"upgrades\":[]")
+        #expect(answer.hasPrefix("HTTP/1.1 101 Switching Protocols"))
     }
 }
