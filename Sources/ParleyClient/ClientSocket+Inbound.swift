@@ -60,20 +60,37 @@ extension ClientSocket {
     private func connected(_ payload: ByteBuffer?) {
         struct Reply: Decodable { var sid: String; var pid: String? }
         guard let payload, let reply = try? JSONDecoder().decode(Reply.self, from: Data(payload.readableBytesView)) else { return }
-        let (buffered, handlers) = state.withLock { state in
+        let (received, buffered, handlers) = state.withLock { state in
             state.recovered = reply.pid != nil && reply.pid == state.pid
             if !state.recovered { state.lastOffset = nil }
             state.pid = reply.pid
             state.sid = reply.sid
             state.connected = true
-            defer { state.buffer.removeAll() }
-            return (state.buffer, state.connectHandlers)
+            defer {
+                state.buffer.removeAll()
+                state.receivedEarly.removeAll()
+            }
+            return (state.receivedEarly, state.buffer, state.connectHandlers)
         }
+        // Like the JS client: events that came before the reply (a recovery replay, or a
+        // server that emits before answering) are delivered first, then buffered emits go
+        // out, then `connect` fires.
+        for packet in received { dispatch(packet) }
         for packet in buffered { manager.send(packet, bypassingBuffer: true) }
         for handler in handlers { handler() }
     }
 
     private func eventReceived(_ packet: SocketPacket) {
+        let limit = manager.configuration.maxBufferedEmits
+        let early = state.withLock { state -> Bool in
+            guard !state.connected else { return false }
+            if state.receivedEarly.count < limit { state.receivedEarly.append(packet) }
+            return true
+        }
+        if !early { dispatch(packet) }
+    }
+
+    private func dispatch(_ packet: SocketPacket) {
         guard let payload = packet.payload, let name = packet.eventName else { return }
         let nameText: String
         switch name {
@@ -118,6 +135,7 @@ extension ClientSocket {
         let (wasConnected, handlers, acks) = state.withLock { state in
             let was = state.connected
             state.connected = false
+            state.receivedEarly.removeAll()
             // Acks cannot arrive on another connection; retries send the event again.
             defer { state.pendingAcks.removeAll() }
             return (was, state.disconnectHandlers, Array(state.pendingAcks.values))

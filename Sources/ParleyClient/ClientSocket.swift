@@ -172,6 +172,8 @@ struct ClientSocketState: Sendable {
     var lastOffset: String?
     var recovered = false
     var buffer: [SocketPacket] = []
+    /// Events that arrived before the CONNECT reply, delivered once it comes.
+    var receivedEarly: [SocketPacket] = []
     var nextAckID: UInt64 = 0
     var pendingAcks: [UInt64: CheckedContinuation<SocketArguments, any Error>] = [:]
     var handlers: [String: @Sendable (ClientEvent) throws -> Void] = [:]
