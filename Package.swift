@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "ParleyTesting", targets: ["ParleyTesting"]),
         .executable(name: "EngineEcho", targets: ["EngineEcho"]),
         .executable(name: "Chat", targets: ["Chat"]),
+        .executable(name: "ChatCLI", targets: ["ChatCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
@@ -116,6 +117,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Samples/Chat",
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ChatCLI",
+            dependencies: [
+                "ParleyClient",
+                "ParleyProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Samples/ChatCLI",
             exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),

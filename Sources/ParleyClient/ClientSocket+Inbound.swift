@@ -136,9 +136,15 @@ extension ClientSocket {
             let was = state.connected
             state.connected = false
             state.receivedEarly.removeAll()
-            // Acks cannot arrive on another connection; retries send the event again.
-            defer { state.pendingAcks.removeAll() }
-            return (was, state.disconnectHandlers, Array(state.pendingAcks.values))
+            // An ack of a packet that went out cannot arrive on another connection (a retry
+            // sends the event again); a packet still in the buffer keeps waiting for its ack.
+            let buffered = Set(state.buffer.compactMap(\.ackID))
+            var failed: [CheckedContinuation<SocketArguments, any Error>] = []
+            for (id, continuation) in state.pendingAcks where !buffered.contains(id) {
+                failed.append(continuation)
+                state.pendingAcks[id] = nil
+            }
+            return (was, state.disconnectHandlers, failed)
         }
         for ack in acks { ack.resume(throwing: SocketDisconnectedClientError(reason: reason)) }
         guard wasConnected else { return }

@@ -97,8 +97,9 @@ extension EngineClientConnection {
                 try await outbound.write(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: ByteBuffer(string: "2probe")))
                 let answer = try await frames.next()
                 deadline.cancel()
-                guard let answer, answer.opcode == .text, String(buffer: answer.unmaskedData) == "3probe" else {
-                    throw TransportError.webSocketRefused
+                guard let answer else { throw DeadlineExceeded(timeout: timeout) }
+                guard answer.opcode == .text, String(buffer: answer.unmaskedData) == "3probe" else {
+                    throw TransportError.probeRejected
                 }
                 try await self.pausePolling()
                 try await outbound.write(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: ByteBuffer(string: "5")))

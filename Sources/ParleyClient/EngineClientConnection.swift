@@ -44,6 +44,7 @@ actor EngineClientConnection {
     var writing = false
     var heartbeat: ClientHeartbeatStateMachine?
     var closed = false
+    var closingByClient = false
     var receivedAfterOpen = false
     /// Polling stops issuing GETs while an upgrade switches transports.
     var pollingPaused = false
@@ -92,11 +93,12 @@ actor EngineClientConnection {
     /// Closes the connection from this side (`io client disconnect`), telling the server.
     func close() async {
         guard !closed else { return }
+        closingByClient = true
         switch active {
         case .websocket(let writer):
-            try? await writer.write(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: "1")))
+            try? await writer.write(Self.frame(.close))  // best effort: the connection goes anyway
         case .polling:
-            if let sid { try? await polling.post([.close], sid: sid, timeout: .seconds(2)) }
+            if let sid { try? await polling.post([.close], sid: sid, timeout: .seconds(2)) }  // best effort, as above
         case .none:
             break
         }
@@ -111,9 +113,11 @@ actor EngineClientConnection {
         writerSignal.yield()
     }
 
-    /// Ends the connection once, reporting `reason`.
+    /// Ends the connection once, reporting `reason` — or `io client disconnect` once the
+    /// application asked to close, whatever the transport reports while it goes.
     func finish(_ reason: ClientCloseReason) {
         guard !closed else { return }
+        let reason = closingByClient ? ClientCloseReason(.clientDisconnect) : reason
         closed = true
         logger.debug("engine connection closed", metadata: ["parley.reason": "\(reason)"])
         if case .websocket(let writer) = active { writer.finish() }

@@ -46,6 +46,7 @@ struct PollingClient: Sendable {
 enum TransportError: Error, CustomStringConvertible {
     case httpStatus(Int, String)
     case webSocketRefused
+    case probeRejected
     case handshakeMissing
     case closed
 
@@ -53,6 +54,7 @@ enum TransportError: Error, CustomStringConvertible {
         switch self {
         case .httpStatus(let status, let body): "HTTP \(status): \(body)"
         case .webSocketRefused: "the server refused the WebSocket upgrade"
+        case .probeRejected: "the WebSocket probe was not answered with 3probe"
         case .handshakeMissing: "the server did not send an open packet"
         case .closed: "the transport closed"
         }

@@ -1,4 +1,4 @@
-public import AsyncHTTPClient
+import AsyncHTTPClient
 import Foundation
 public import Logging
 public import NIOCore
@@ -26,7 +26,8 @@ public final class SocketManager: Service, Sendable {
     /// The settings.
     public let configuration: SocketClientConfiguration
     let endpoint: ClientEndpoint
-    let polling: PollingClient
+    let eventLoopGroup: any EventLoopGroup
+    let httpConfiguration: HTTPClient.Configuration
     let connector: WebSocketConnector
     let logger: Logger
     let state = Mutex(ManagerState())
@@ -43,6 +44,7 @@ public final class SocketManager: Service, Sendable {
         var reconnectAttemptHandlers: [@Sendable (Int) -> Void] = []
         var reconnectHandlers: [@Sendable (Int) -> Void] = []
         var reconnectFailedHandlers: [@Sendable () -> Void] = []
+        var upgradeHandlers: [@Sendable (EngineTransportKind) -> Void] = []
     }
 
     /// Creates a manager for `url` (`http(s)://` or `ws(s)://`); nothing connects before ``run()``.
@@ -50,14 +52,20 @@ public final class SocketManager: Service, Sendable {
         url: String,
         configuration: SocketClientConfiguration = SocketClientConfiguration(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        httpClient: HTTPClient = .shared,
         logger: Logger = Logger(label: "parley.client")
     ) throws {
         self.url = url
         self.configuration = configuration
         let endpoint = try ClientEndpoint(url: url, configuration: configuration)
         self.endpoint = endpoint
-        self.polling = PollingClient(http: httpClient, endpoint: endpoint, headers: configuration.headers, maxResponseBytes: 64 << 20)
+        self.eventLoopGroup = eventLoopGroup
+        var httpConfiguration = HTTPClient.Configuration()
+        // A refused connection must fail now so that the manager's backoff (and its attempt
+        // events and limit) governs retries, not the HTTP pool's own.
+        httpConfiguration.connectionPool.retryConnectionEstablishment = false
+        httpConfiguration.timeout.connect = .init(configuration.connectTimeout)
+        httpConfiguration.decompression = .disabled
+        self.httpConfiguration = httpConfiguration
         self.connector = WebSocketConnector(endpoint: endpoint, headers: configuration.headers, group: eventLoopGroup, maxFrameSize: 64 << 20)
         self.logger = logger
     }
@@ -65,12 +73,15 @@ public final class SocketManager: Service, Sendable {
     /// The socket for `namespace` (one per namespace; asking again returns the same one).
     public func socket(_ namespace: String = "/", auth: ClientAuth = .none) -> ClientSocket {
         let name = namespace.hasPrefix("/") ? namespace : "/" + namespace
-        return state.withLock { state in
-            if let existing = state.sockets[name] { return existing }
+        let (socket, created) = state.withLock { state in
+            if let existing = state.sockets[name] { return (existing, false) }
             let socket = ClientSocket(namespace: name, auth: auth, manager: self)
             state.sockets[name] = socket
-            return socket
+            return (socket, true)
         }
+        // A socket made while connected joins at once; otherwise on the next open.
+        if created { socketWantsConnection(socket) }
+        return socket
     }
 
     /// The transport in use while connected.
@@ -86,12 +97,18 @@ public final class SocketManager: Service, Sendable {
         state.withLock { $0.reconnectHandlers.append(handler) }
     }
 
+    /// Runs `handler` when a polling connection moved to WebSocket.
+    public func onUpgrade(_ handler: @escaping @Sendable (EngineTransportKind) -> Void) {
+        state.withLock { $0.upgradeHandlers.append(handler) }
+    }
+
     /// Runs `handler` when reconnection gave up (attempt limit reached).
     public func onReconnectFailed(_ handler: @escaping @Sendable () -> Void) {
         state.withLock { $0.reconnectFailedHandlers.append(handler) }
     }
 
-    /// Closes the connection for good (`io client disconnect`); ``run()`` returns.
+    /// Closes the connection for good (`io client disconnect`); ``run()`` returns, or does not
+    /// start. A manager is not restarted after this: make a new one.
     public func disconnect() async {
         let connection = state.withLock { state in
             state.stopped = true
@@ -105,9 +122,9 @@ public final class SocketManager: Service, Sendable {
     public func run() async throws {
         var backoff = configuration.backoff
         var attempt = 0
-        state.withLock { $0.stopped = false }
+        let http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: httpConfiguration)
         while !Task.isCancelled, !state.withLock({ $0.stopped }) {
-            let reason = await connectOnce(attempt: &attempt, backoff: &backoff)
+            let reason = await connectOnce(attempt: &attempt, backoff: &backoff, http: http)
             guard configuration.reconnection, reason.allowsReconnection, !Task.isCancelled, !state.withLock({ $0.stopped }) else { break }
             guard let delay = backoff.nextDelay(random: Double.random(in: 0..<1)) else {
                 for handler in state.withLock({ $0.reconnectFailedHandlers }) { handler() }
@@ -118,19 +135,24 @@ public final class SocketManager: Service, Sendable {
             for handler in state.withLock({ $0.reconnectAttemptHandlers }) { handler(attempt) }
             try? await Task.sleep(for: delay)
         }
+        try? await http.shutdown()  // nothing is in flight any more; a failure here changes nothing
     }
 
-    private func connectOnce(attempt: inout Int, backoff: inout ReconnectBackoff) async -> ClientCloseReason {
+    private func connectOnce(attempt: inout Int, backoff: inout ReconnectBackoff, http: HTTPClient) async -> ClientCloseReason {
         let (startWithWebSocket, allowUpgrade) = strategy()
         let connection = EngineClientConnection(
-            polling: polling,
+            polling: PollingClient(http: http, endpoint: endpoint, headers: configuration.headers, maxResponseBytes: 64 << 20),
             connector: connector,
             configuration: configuration,
             startWithWebSocket: startWithWebSocket,
             allowUpgrade: allowUpgrade,
             logger: logger
         )
-        state.withLock { $0.connection = connection }
+        // A disconnect() racing with this attempt must find the connection, or stop it here.
+        guard state.withLock({ state in
+            if !state.stopped { state.connection = connection }
+            return !state.stopped
+        }) else { return ClientCloseReason(.clientDisconnect) }
         async let running: Void = connection.run()
         var decoder = SocketPacketDecoder()
         var reason = ClientCloseReason(.transportClose)
@@ -151,10 +173,12 @@ public final class SocketManager: Service, Sendable {
                     await sendConnect(socket, on: connection)
                 }
             case .upgraded:
-                state.withLock { state in
+                let handlers = state.withLock { state in
                     state.transport = .websocket
                     state.webSocketSuspect = false
+                    return state.upgradeHandlers
                 }
+                for handler in handlers { handler(.websocket) }
             case .message(let message):
                 do {
                     let packet: SocketPacket?

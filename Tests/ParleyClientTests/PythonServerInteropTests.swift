@@ -2,13 +2,8 @@ import Foundation
 import NIOConcurrencyHelpers
 import ParleyClient
 import ParleyProtocol
+import ParleyTesting
 import Testing
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The Swift client against python-socketio's `AsyncServer` (PyPI 5.18.1 on aiohttp, an
 /// independent implementation), over polling, over WebSocket and with the upgrade
@@ -367,22 +362,10 @@ private func withPythonServer(_ body: (PythonServer) async throws -> Void) async
     await server.stop()
 }
 
-/// `Tests/Interop/socketio_server_peer.py` running as a child process; its output is read on
-/// two threads (so a full pipe never blocks it) into locked buffers.
-private final class PythonServer {
+/// `Tests/Interop/socketio_server_peer.py` running as a ``PeerProcess``, with the port it printed.
+private struct PythonServer {
     let port: Int
-    private let process: Process
-    private let stdin: FileHandle
-    private let stdout: OutputBuffer
-    private let stderr: OutputBuffer
-
-    private init(port: Int, process: Process, stdin: FileHandle, stdout: OutputBuffer, stderr: OutputBuffer) {
-        self.port = port
-        self.process = process
-        self.stdin = stdin
-        self.stdout = stdout
-        self.stderr = stderr
-    }
+    private let peer: PeerProcess
 
     /// `socketio_server_peer.py`, found from this file's path.
     static var scriptURL: URL {
@@ -394,48 +377,10 @@ private final class PythonServer {
 
     /// Starts the script and waits (at most 10 s) for the port on its first stdout line.
     static func start() async throws -> PythonServer {
-        let environment = ProcessInfo.processInfo.environment
-        let python = try #require(
-            environment["PARLEY_PYTHON"].flatMap { $0.isEmpty ? nil : $0 },
-            "PARLEY_PYTHON is not set: run the tests with `bash Tests/run.sh`, or set PARLEY_PYTHON to the python of a venv with Tests/Interop/requirements.txt installed (e.g. PARLEY_PYTHON=.build/venv/bin/python swift test)"
-        )
-        try #require(FileManager.default.isExecutableFile(atPath: python), "PARLEY_PYTHON=\(python) is not an executable file (run `bash Tests/run.sh` to create .build/venv)")
-        try #require(FileManager.default.fileExists(atPath: scriptURL.path), "missing \(scriptURL.path)")
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
         // --exit-on-stdin-eof: if this test process dies, the pipe closes and the server exits.
-        process.arguments = ["-u", scriptURL.path, "--exit-on-stdin-eof", "--lifetime", "300"]
-        var childEnvironment = environment
-        childEnvironment["PYTHONDONTWRITEBYTECODE"] = "1"
-        childEnvironment["PYTHONUNBUFFERED"] = "1"
-        process.environment = childEnvironment
-        let input = Pipe()
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let stdout = OutputBuffer()
-        let stderr = OutputBuffer()
-        stdout.drain(output.fileHandleForReading)
-        stderr.drain(errors.fileHandleForReading)
-
-        let deadline = ContinuousClock.now + .seconds(10)
-        var port: Int?
-        while port == nil, ContinuousClock.now < deadline {
-            let text = stdout.text
-            if let newline = text.firstIndex(of: "\n") {
-                port = Int(text[..<newline].trimmingCharacters(in: .whitespaces))
-                if port == nil { break }
-            } else if !process.isRunning, stdout.finished {
-                break
-            } else {
-                try? await Task.sleep(for: .milliseconds(10))  // bounded polling for the first line
-            }
-        }
-        let server = PythonServer(port: port ?? 0, process: process, stdin: input.fileHandleForWriting, stdout: stdout, stderr: stderr)
+        let peer = try PeerProcess.python(script: scriptURL, arguments: ["--exit-on-stdin-eof", "--lifetime", "300"], standardInput: .pipeHeldOpen)
+        let port = await peer.firstLine(timeout: .seconds(10)).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let server = PythonServer(port: port ?? 0, peer: peer)
         guard port != nil else {
             await server.stop()
             Issue.record("the python server printed no port within 10 s:\n\(server.log)")
@@ -447,119 +392,24 @@ private final class PythonServer {
     struct PeerStartFailed: Error {}
 
     /// The JSON lines the server printed after the port.
-    var observations: [JSONValue] {
-        stdout.text.split(separator: "\n").dropFirst().compactMap { line in
-            guard line.hasPrefix("{") else { return nil }
-            return try? JSONDecoder().decode(JSONValue.self, from: Data(line.utf8))
-        }
-    }
+    var observations: [JSONValue] { peer.jsonLines }
 
     /// The first observation named `event` that matches `predicate`, waiting at most `timeout`.
     func waitFor(_ event: String, timeout: Duration = .seconds(5), where predicate: (JSONValue) -> Bool = { _ in true }) async -> JSONValue? {
-        var found: JSONValue?
-        _ = await waitUntil(timeout) {
-            found = observations.first { $0["event"] == .string(event) && predicate($0) }
-            return found != nil
-        }
-        return found
+        await peer.waitForJSONLine(timeout: timeout) { $0["event"] == .string(event) && predicate($0) }
     }
 
     /// What the server printed (observations, then python-socketio's log), for failure messages.
     var log: String {
-        "--- server stdout\n\(Self.clip(stdout.text))\n--- server stderr\n\(Self.clip(stderr.text))"
-    }
-
-    static func clip(_ text: String) -> String {
-        text.count <= 8000 ? text : "\(text.prefix(3000))\n[…]\n\(text.suffix(5000))"
+        "--- server stdout\n\(PeerProcess.clip(peer.stdout))\n--- server stderr\n\(PeerProcess.clip(peer.stderr))"
     }
 
     /// SIGTERM, SIGKILL after 3 s, then waits (2 s more at most) for the exit. Records an
     /// issue when the server did not exit cleanly on SIGTERM.
     func stop() async {
-        let pid = process.processIdentifier
-        if process.isRunning { _ = kill(pid, SIGTERM) }
-        var killed = false
-        if await !waitUntil(.seconds(3), { !self.isRunning }) {
-            _ = kill(pid, SIGKILL)
-            killed = true
-            _ = await waitUntil(.seconds(2)) { !self.isRunning }
-        }
-        try? stdin.close()  // best effort: the pipe only signals the end of this process
-        _ = await waitUntil(.seconds(2)) { self.stdout.finished && self.stderr.finished }
-        let (status, reason) = process.isRunning ? (-1, Process.TerminationReason.exit) : (process.terminationStatus, process.terminationReason)
-        if killed || status != 0 || reason != .exit {
-            Issue.record("the python server did not exit cleanly on SIGTERM (status \(status), \(reason == .exit ? "exit" : "signal")\(killed ? ", killed" : "")):\n\(log)")
-        }
-    }
-
-    private var isRunning: Bool { process.isRunning }
-}
-
-/// Bytes read from a pipe on a background thread until end of file.
-private final class OutputBuffer: Sendable {
-    private let state = NIOLockedValueBox<(data: Data, finished: Bool)>((Data(), false))
-
-    func drain(_ handle: FileHandle) {
-        Thread.detachNewThread { [self] in
-            while true {
-                let chunk = handle.availableData  // blocks until data or end of file
-                if chunk.isEmpty { break }
-                state.withLockedValue { $0.data.append(chunk) }
-            }
-            state.withLockedValue { $0.finished = true }
-        }
-    }
-
-    var text: String { String(decoding: state.withLockedValue { $0.data }, as: UTF8.self) }
-    var finished: Bool { state.withLockedValue { $0.finished } }
-}
-
-/// A JSON value as the python server printed it.
-private enum JSONValue: Sendable, Equatable, Decodable, CustomStringConvertible, ExpressibleByStringLiteral {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    init(stringLiteral value: String) { self = .string(value) }
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-
-    subscript(key: String) -> JSONValue? {
-        if case .object(let members) = self { return members[key] }
-        return nil
-    }
-
-    var array: [JSONValue]? {
-        if case .array(let value) = self { return value }
-        return nil
-    }
-
-    var description: String {
-        switch self {
-        case .null: "null"
-        case .bool(let value): "\(value)"
-        case .number(let value): "\(value)"
-        case .string(let value): "\"\(value)\""
-        case .array(let values): "[\(values.map(\.description).joined(separator: ","))]"
-        case .object(let members): "{\(members.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ","))}"
+        let end = await peer.terminate(killAfter: .seconds(3))
+        if !end.isCleanExit {
+            Issue.record("the python server did not exit cleanly on SIGTERM (status \(end.status ?? -1), \(end.bySignal ? "signal" : "exit")\(end.killed ? ", killed" : "")):\n\(log)")
         }
     }
 }
