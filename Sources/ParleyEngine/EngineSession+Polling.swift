@@ -2,6 +2,12 @@ import NIOCore
 import ParleyProtocol
 
 extension EngineSession {
+    /// Whether a POST's body is being read for this session right now. Call on `eventLoop`.
+    var hasPostInFlight: Bool {
+        guard case .polling(let polling) = transport else { return false }
+        return polling.postInFlight != nil
+    }
+
     /// Whether a GET is held for this session right now. Call on `eventLoop`.
     var hasPendingPoll: Bool {
         guard case .polling(let polling) = transport else { return false }

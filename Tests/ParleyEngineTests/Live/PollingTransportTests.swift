@@ -91,7 +91,10 @@ struct PollingTransportTests {
         let sid = try await server.pollingHandshake(on: slow).sid
         // Head and part of a body: this POST stays in flight.
         slow.sendPartial("POST", server.pollingURI(sid: sid), contentLength: 10, bodyPrefix: Array("4ab".utf8))
-        try await Task.sleep(for: .milliseconds(100))  // let the head reach the session; no event exists for it
+        let session = try #require(server.server.session(id: sid))
+        for _ in 0..<500 where try await !session.eventLoop.submit({ session.hasPostInFlight }).get() {
+            try await Task.sleep(for: .milliseconds(10))  // the head reaching the session raises no event
+        }
         let intruder = try await other.request("POST", server.pollingURI(sid: sid), text: "4cd")
         #expect(intruder.status == .badRequest)
         #expect(try await server.recorder.nextClose(sid: sid).code == .transportError)

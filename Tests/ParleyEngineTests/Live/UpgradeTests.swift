@@ -76,7 +76,10 @@ struct UpgradeTests {
         probe.send(text: "2probe")
         #expect(try await probe.nextText() == "3probe")
         probe.send(text: "5")
-        try await Task.sleep(for: .milliseconds(50))  // the upgrade packet has no answer to wait on
+        let session = try #require(server.server.session(id: sid))
+        for _ in 0..<500 where try await session.eventLoop.submit({ session.transportKind }).get() != .websocket {
+            try await Task.sleep(for: .milliseconds(10))  // the upgrade packet has no answer to wait on
+        }
 
         let intruder = try await RawWebSocket.connect(port: server.port, uri: server.webSocketURI(sid: sid))
         #expect(try await intruder.closeCode() == .policyViolation)
