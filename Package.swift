@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Parley", targets: ["Parley"]),
         .library(name: "ParleyClient", targets: ["ParleyClient"]),
         .library(name: "ParleyTesting", targets: ["ParleyTesting"]),
+        .executable(name: "BenchServer", targets: ["BenchServer"]),
         .executable(name: "EngineEcho", targets: ["EngineEcho"]),
         .executable(name: "Chat", targets: ["Chat"]),
         .executable(name: "ChatCLI", targets: ["ChatCLI"]),
@@ -131,6 +132,20 @@ let package = Package(
             ],
             path: "Samples/ChatCLI",
             exclude: ["README.md"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "BenchServer",
+            dependencies: [
+                "Parley",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Samples/BenchServer",
+            exclude: ["README.md", "python"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -55,11 +55,14 @@ struct Chat: AsyncParsableCommand {
             logger.notice("no --client-js given: the page will explain how to get socket.io.min.js")
         }
 
-        let server = SocketServer(configuration: configuration, logger: logger)
+        let host = self.host
+        let port = self.port
+        let server = SocketServer(configuration: configuration, logger: logger) { address in
+            // Written unbuffered once the service group traps SIGTERM/SIGINT: scripts wait for
+            // this line to learn the port, and may stop the server as soon as they read it.
+            FileHandle.standardOutput.write(Data("Chat listening on http://\(host):\(address.port ?? port)/\n".utf8))
+        }
         ChatService(server: server, logger: logger).attach()
-        let address = try await server.start()
-        // Written unbuffered: scripts wait for this line to learn the port.
-        FileHandle.standardOutput.write(Data("Chat listening on http://\(host):\(address.port ?? port)/\n".utf8))
         let group = ServiceGroup(
             configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )

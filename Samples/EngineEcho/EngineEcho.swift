@@ -52,10 +52,14 @@ struct EngineEcho: AsyncParsableCommand {
             configuration.cors = CORSConfiguration(allowedOrigins: corsOrigin.contains("*") ? .any : .list(corsOrigin))
         }
         let logger = Logger(label: "parley.engine-echo")
-        let server = EngineServer(configuration: configuration, handler: Echo(), logger: logger)
-        let address = try await server.start()
-        // Written unbuffered: scripts wait for this line to learn the port.
-        FileHandle.standardOutput.write(Data("EngineEcho listening on http://\(host):\(address.port ?? port)\(path)\n".utf8))
+        let host = self.host
+        let port = self.port
+        let path = self.path
+        let server = EngineServer(configuration: configuration, handler: Echo(), logger: logger) { address in
+            // Written unbuffered once the service group traps SIGTERM/SIGINT: scripts wait for
+            // this line to learn the port, and may stop the server as soon as they read it.
+            FileHandle.standardOutput.write(Data("EngineEcho listening on http://\(host):\(address.port ?? port)\(path)\n".utf8))
+        }
         let group = ServiceGroup(
             configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )

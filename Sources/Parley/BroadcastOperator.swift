@@ -63,6 +63,18 @@ public struct BroadcastOperator: Sendable {
         deliver(EncodedPacket(packet), to: namespace.recipients(of: self))
     }
 
+    /// Sends an event whose arguments are already encoded (e.g. received from a client) to
+    /// every selected socket, without decoding or re-encoding them.
+    public func emit(_ event: String, arguments: SocketArguments) {
+        let packet = SocketPacket(
+            type: arguments.attachments.isEmpty ? .event : .binaryEvent,
+            namespace: namespace.name,
+            payload: arguments.eventPayload(name: event),
+            attachments: arguments.attachments
+        )
+        deliver(EncodedPacket(packet), to: namespace.recipients(of: self))
+    }
+
     /// Sends an event to every selected socket and collects each one's acknowledgement.
     ///
     /// - Returns: one answer per recipient, in no particular order.

@@ -19,6 +19,17 @@ extension Socket {
         write(EncodedPacket(packet), volatile: false)
     }
 
+    /// Sends an event whose arguments are already encoded, without decoding or re-encoding them.
+    public func emit(_ event: String, arguments: SocketArguments) {
+        let packet = SocketPacket(
+            type: arguments.attachments.isEmpty ? .event : .binaryEvent,
+            namespace: namespace.name,
+            payload: arguments.eventPayload(name: event),
+            attachments: arguments.attachments
+        )
+        write(EncodedPacket(packet), volatile: false)
+    }
+
     /// Sends an event and waits for the client's acknowledgement.
     ///
     /// - Returns: the arguments the client acknowledged with.
@@ -137,7 +148,14 @@ extension Socket {
         for handler in disconnecting { handler(reason) }
         let (acks, handlers) = state.withLock { state in
             state.connected = false
-            defer { state.pendingAcks.removeAll() }
+            // Handlers usually capture their socket: dropping them breaks that cycle.
+            defer {
+                state.pendingAcks.removeAll()
+                state.handlers.removeAll()
+                state.catchAll = nil
+                state.disconnectingHandlers.removeAll()
+                state.disconnectHandlers.removeAll()
+            }
             return (Array(state.pendingAcks.values), state.disconnectHandlers)
         }
         namespace.remove(self)

@@ -37,9 +37,26 @@ public struct SocketEvent: Sendable {
         try ack(values: values)
     }
 
+    /// Acknowledges the event with `values` as the ack's arguments (the array form of
+    /// ``ack(_:)``).
+    public func ack(contentsOf values: [any Encodable & Sendable]) throws {
+        try ack(values: values)
+    }
+
+    /// Acknowledges the event with arguments as they are, without decoding or re-encoding
+    /// them — e.g. `event.ack(arguments: event.arguments)` echoes byte for byte.
+    public func ack(arguments: SocketArguments) {
+        guard let reply, reply.claim() else { return }
+        send(payload: arguments.json, attachments: arguments.attachments, reply: reply)
+    }
+
     func ack(values: [any Encodable & Sendable]) throws {
         guard let reply, reply.claim() else { return }
         let (payload, attachments) = try SocketPayloadEncoder.encode(name: nil, arguments: values)
+        send(payload: payload, attachments: attachments, reply: reply)
+    }
+
+    private func send(payload: ByteBuffer, attachments: [ByteBuffer], reply: AckReply) {
         let packet = SocketPacket(
             type: attachments.isEmpty ? .ack : .binaryAck,
             namespace: socket.namespace.name,

@@ -22,10 +22,14 @@ public final class SocketServer: Service, Sendable {
     public let engine: EngineServer
 
     /// Creates a server; nothing listens until ``start()`` or ``run()``.
+    ///
+    /// - Parameter onServerRunning: called by ``run()`` once the server listens (see
+    ///   ``EngineServer``).
     public init(
         configuration: SocketServerConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger = Logger(label: "parley")
+        logger: Logger = Logger(label: "parley"),
+        onServerRunning: (@Sendable (SocketAddress) async -> Void)? = nil
     ) {
         let core = SocketServerCore(configuration: configuration, logger: logger)
         self.core = core
@@ -33,7 +37,8 @@ public final class SocketServer: Service, Sendable {
             configuration: configuration.engine,
             handler: SocketEngineHandler(core: core),
             eventLoopGroup: eventLoopGroup,
-            logger: logger
+            logger: logger,
+            onServerRunning: onServerRunning
         )
     }
 

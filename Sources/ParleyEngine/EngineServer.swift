@@ -27,16 +27,23 @@ public final class EngineServer: Service, Sendable {
     private let core: EngineServerCore
     private let group: any EventLoopGroup
     private let listener = Mutex<(any Channel)?>(nil)
+    private let onServerRunning: (@Sendable (SocketAddress) async -> Void)?
 
     /// Creates a server; nothing listens until ``start()`` or ``run()``.
+    ///
+    /// - Parameter onServerRunning: called by ``run()`` once the server listens, with the bound
+    ///   address. Under a `ServiceGroup` its signal handlers are in place by then, so this is
+    ///   the moment to announce the address to a parent process.
     public init(
         configuration: EngineConfiguration,
         handler: some EngineHandler,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger = Logger(label: "parley.engine")
+        logger: Logger = Logger(label: "parley.engine"),
+        onServerRunning: (@Sendable (SocketAddress) async -> Void)? = nil
     ) {
         self.core = EngineServerCore(configuration: configuration, handler: handler, logger: logger)
         self.group = eventLoopGroup
+        self.onServerRunning = onServerRunning
     }
 
     /// The number of live sessions.
@@ -73,7 +80,9 @@ public final class EngineServer: Service, Sendable {
 
     /// Runs until the task is cancelled or a graceful shutdown is requested, then shuts down.
     public func run() async throws {
-        if listener.withLock({ $0 }) == nil { try await start() }
+        var address = listener.withLock({ $0 })?.localAddress
+        if address == nil { address = try await start() }
+        if let address { await onServerRunning?(address) }
         try? await gracefulShutdown()
         await shutdown()
     }

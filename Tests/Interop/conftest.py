@@ -9,6 +9,10 @@ The Chat sample (``$PARLEY_BIN/Chat``) has the same contract with the line
 ``Chat listening on http://HOST:PORT/``; ``official_client_js`` provides the official
 ``socket.io.min.js`` its page loads.
 
+The BenchServer sample has it too (``BenchServer listening on http://HOST:PORT/``, then a second
+line ``pid N``), in two implementations: ``$PARLEY_BIN/BenchServer`` and its python-socketio
+twin ``Samples/BenchServer/python/bench_server.py`` (see ``bench_server_factory``).
+
 Every wait here is bounded; servers listen on loopback with an OS-chosen port.
 """
 
@@ -84,8 +88,9 @@ def sample_binary(executable):
 class EchoServer:
     """A running EngineEcho process."""
 
-    def __init__(self, proc, url, stderr_path, args):
+    def __init__(self, proc, url, stderr_path, args, extra_lines=()):
         self.proc = proc
+        self.extra_lines = list(extra_lines)  # stdout lines after the listening line, if asked for
         self.url = url  # e.g. http://127.0.0.1:54321/engine.io/
         self.args = args
         self.stderr_path = stderr_path
@@ -152,6 +157,28 @@ def _read_listening_line(proc, timeout):
     return line.decode("utf-8", errors="replace").rstrip("\r"), buf
 
 
+def _read_more_lines(proc, buf, count, timeout):
+    """The `count` stdout lines after the first one in `buf` (read with a deadline if they are
+    not all there yet); None if they do not come in time."""
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    while buf.count(b"\n") < count + 1:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        ready, _, _ = select.select([fd], [], [], min(remaining, 0.2))
+        if not ready:
+            if proc.poll() is not None:
+                return None
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return None
+        buf += chunk
+    lines = buf.split(b"\n")[1 : count + 1]
+    return [line.decode("utf-8", errors="replace").rstrip("\r") for line in lines]
+
+
 def _drain(stream):
     try:
         while stream.read(4096):
@@ -164,15 +191,19 @@ class ServerFactory:
     """Starts sample server processes (EngineEcho unless told otherwise) and stops every one
     it started."""
 
-    def __init__(self, tmp_dir, executable="EngineEcho"):
+    def __init__(self, tmp_dir, executable="EngineEcho", command=None, extra_lines=0):
         self.tmp_dir = Path(tmp_dir)
         self.executable = executable
+        # The program and its first arguments when it is not $PARLEY_BIN/<executable> (e.g. a
+        # python script); `executable` still names the listening line.
+        self.command = command
+        self.extra_lines = extra_lines  # stdout lines to read after the listening line
         self.servers = []
 
     def start(self, *flags):
-        binary = sample_binary(self.executable)
+        program = [str(sample_binary(self.executable))] if self.command is None else [str(c) for c in self.command]
         listening = listening_re(self.executable)
-        args = [str(binary), "--port", "0", *[str(f) for f in flags]]
+        args = [*program, "--port", "0", *[str(f) for f in flags]]
         stem = "engine-echo" if self.executable == "EngineEcho" else self.executable.lower()
         stderr_path = self.tmp_dir / f"{stem}-{len(self.servers)}.stderr.log"
         stderr_file = open(stderr_path, "wb")
@@ -204,9 +235,20 @@ class ServerFactory:
                 f"stderr (tail):\n{stderr}",
                 pytrace=False,
             )
+        extra = []
+        if self.extra_lines:
+            extra = _read_more_lines(proc, raw, self.extra_lines, STARTUP_TIMEOUT)
+            if extra is None:
+                proc.kill()
+                proc.wait(timeout=STOP_TIMEOUT)
+                pytest.fail(
+                    f"{self.executable} printed its listening line but not the {self.extra_lines} "
+                    f"line(s) after it within {STARTUP_TIMEOUT:.0f} s.\ncommand: {' '.join(args)}",
+                    pytrace=False,
+                )
         # Nothing else is expected on stdout, but never let a full pipe block the server.
         threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
-        server = EchoServer(proc, match.group(1), stderr_path, args)
+        server = EchoServer(proc, match.group(1), stderr_path, args, extra)
         self.servers.append(server)
         return server
 
@@ -273,6 +315,48 @@ def chat_server_factory(tmp_path):
     yield factory.start
     _report(factory.stop_all())
 
+
+# --- BenchServer: the server side of `parley bench`, in Swift and in python-socketio ------
+
+PYTHON_BENCH_SERVER = REPO_ROOT / "Samples" / "BenchServer" / "python" / "bench_server.py"
+BENCH_SERVER_KINDS = ("swift", "python")
+
+
+def _bench_server_factories(tmp_dir):
+    """One ServerFactory per BenchServer implementation, each reading the `pid N` line."""
+    tmp_dir = Path(tmp_dir)
+    factories = {}
+    for kind in BENCH_SERVER_KINDS:
+        folder = tmp_dir / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        # The venv's interpreter (the one running pytest) has python-socketio and aiohttp.
+        command = None if kind == "swift" else [sys.executable, "-u", PYTHON_BENCH_SERVER]
+        factories[kind] = ServerFactory(folder, executable="BenchServer", command=command, extra_lines=1)
+    return factories
+
+
+def _bench_server_fixture(factories):
+    def start(kind, *flags):
+        """Starts the `kind` ("swift" or "python") BenchServer with `--port 0` plus `flags`."""
+        return factories[kind].start(*flags)
+
+    yield start
+    _report([bad for factory in factories.values() for bad in factory.stop_all()])
+
+
+@pytest.fixture
+def bench_server_factory(tmp_path):
+    """Factory: `bench_server_factory("swift")` starts $PARLEY_BIN/BenchServer,
+    `bench_server_factory("python")` the python-socketio twin, each with `--port 0` plus the
+    flags given; the returned server's `extra_lines` holds the `pid N` line. Teardown as for
+    engine_echo_factory."""
+    yield from _bench_server_fixture(_bench_server_factories(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def module_bench_server_factory(tmp_path_factory):
+    """Like bench_server_factory, but the servers live for the whole test module."""
+    yield from _bench_server_fixture(_bench_server_factories(tmp_path_factory.mktemp("bench-server")))
 
 # --- The official Socket.IO browser client -------------------------------------------------
 

@@ -182,4 +182,26 @@ struct EventAndAckTests {
         #expect(await client.takeSent() == [#"32["fine"]"#])
         #expect(client.closeReason == nil)
     }
+
+    @Test func rawArgumentsAreForwardedByteForByte() async throws {
+        let client = try await connectedClient { socket in
+            socket.on("echo") { event in event.ack(arguments: event.arguments) }
+            socket.on("relay") { event in event.socket.emit("relayed", arguments: event.arguments.dropFirst()) }
+        }
+        try await client.receive(#"25["echo", 2.0, {"b":1,"a":"\u00e9"} ,[ ]]"#)
+        #expect(await client.takeSent() == [#"35[2.0, {"b":1,"a":"\u00e9"} ,[ ]]"#])
+        try await client.receive(#"51-["relay","skip me",{"_placeholder":true,"num":0}]"#)
+        try await client.receive(binary: [0xAB])
+        #expect(await client.takeSent() == [#"51-["relayed",{"_placeholder":true,"num":0}]"#, "<binary:ab>"])
+        try await client.receive(#"2["relay","only"]"#)
+        #expect(await client.takeSent() == [#"2["relayed"]"#])
+    }
+
+    @Test func anArrayOfValuesCanAcknowledge() async throws {
+        let client = try await connectedClient { socket in
+            socket.on("list") { event in try event.ack(contentsOf: [1, "two", 3.5]) }
+        }
+        try await client.receive(#"24["list"]"#)
+        #expect(await client.takeSent() == [#"34[1,"two",3.5]"#])
+    }
 }

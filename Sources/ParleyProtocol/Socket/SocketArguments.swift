@@ -150,3 +150,35 @@ private final class AttachmentCollector: Sendable {
 
     var attachments: [ByteBuffer] { buffers.withLock { $0 } }
 }
+
+extension SocketArguments {
+    /// The arguments without the first `count` (binary attachments are kept whole, so the
+    /// remaining placeholders still point at theirs).
+    public func dropFirst(_ count: Int = 1) -> SocketArguments {
+        var result = self
+        for _ in 0..<max(0, count) {
+            result = SocketArguments(eventPayload: result.json, attachments: attachments)
+        }
+        return result
+    }
+
+    /// The payload of an event named `name` carrying these arguments: `["name",arg...]`, built
+    /// from the bytes as they are (nothing is decoded or re-encoded).
+    public func eventPayload(name: String) -> ByteBuffer {
+        var inner = json.readableBytesView[...]
+        while let first = inner.first, first != UInt8(ascii: "[") { inner = inner.dropFirst() }
+        while let last = inner.last, last != UInt8(ascii: "]") { inner = inner.dropLast() }
+        inner = inner.dropFirst().dropLast()
+        let isEmpty = inner.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
+        var payload = ByteBuffer()
+        payload.reserveCapacity(name.utf8.count + inner.count + 4)
+        payload.writeInteger(UInt8(ascii: "["))
+        payload.writeJSONString(name)
+        if !isEmpty {
+            payload.writeInteger(UInt8(ascii: ","))
+            payload.writeBytes(inner)
+        }
+        payload.writeInteger(UInt8(ascii: "]"))
+        return payload
+    }
+}

@@ -1,0 +1,55 @@
+public import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import Parley
+import ServiceLifecycle
+import UnixSignals
+
+/// The server side of `parley bench`: echo with ack, room joins and room broadcasts on the
+/// main namespace. The contract (shared with `python/bench_server.py`) is in
+/// `Samples/BenchServer/README.md`.
+@main
+struct BenchServer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The Socket.IO server that `parley bench` measures.")
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on; 0 picks a free one.")
+    var port = 3000
+
+    @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
+    var logLevel: Logger.Level = .warning
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
+        let logger = Logger(label: "parley.bench-server")
+
+        var configuration = SocketServerConfiguration()
+        configuration.engine.address = .hostname(host, port: port)
+        let host = self.host
+        let port = self.port
+        let server = SocketServer(configuration: configuration, logger: logger) { address in
+            // Unbuffered, once the service group traps SIGTERM/SIGINT: the load generator reads the
+            // first line to learn the port and the second to find the process whose CPU time it
+            // samples from /proc, and may stop the server as soon as it has them.
+            FileHandle.standardOutput.write(Data("""
+                BenchServer listening on http://\(host):\(address.port ?? port)/
+                pid \(ProcessInfo.processInfo.processIdentifier)
+
+                """.utf8))
+        }
+        BenchContract(server: server).attach()
+        let group = ServiceGroup(
+            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
