@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Parley", targets: ["Parley"]),
         .library(name: "ParleyClient", targets: ["ParleyClient"]),
         .library(name: "ParleyTesting", targets: ["ParleyTesting"]),
+        .executable(name: "parley", targets: ["ParleyCLI"]),
         .executable(name: "BenchServer", targets: ["BenchServer"]),
         .executable(name: "EngineEcho", targets: ["EngineEcho"]),
         .executable(name: "Chat", targets: ["Chat"]),
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.27.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.21.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
     ],
     targets: [
         .target(
@@ -132,6 +134,19 @@ let package = Package(
             ],
             path: "Samples/ChatCLI",
             exclude: ["README.md"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ParleyCLI",
+            dependencies: [
+                "ParleyProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
