@@ -1,0 +1,102 @@
+"""Run `parley bench` against the Swift BenchServer and its python-socketio twin, side by side.
+
+Usage (after `swift build -c release --product BenchServer --product parley` and with the
+test venv that Tests/run.sh creates):
+
+    .build/venv/bin/python Samples/BenchServer/compare.py [--quick]
+
+Each server runs pinned to core 0 and the load generator to core 1 (taskset), so the figures
+that matter are the server's CPU microseconds per message, read from /proc by the generator.
+Prints one markdown table and writes every JSON line to .build/bench/compare.jsonl.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RELEASE = ROOT / ".build" / "release"
+
+
+def start_server(kind):
+    if kind == "parley":
+        command = [str(RELEASE / "BenchServer"), "--port", "0"]
+    else:
+        command = [sys.executable, str(ROOT / "Samples/BenchServer/python/bench_server.py"), "--port", "0"]
+    process = subprocess.Popen(["taskset", "-c", "0", *command], stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline().strip()
+    url = line.rsplit(" ", 1)[-1].rstrip("/")
+    return process, url
+
+
+def bench(url, pid, scenario, *arguments):
+    command = ["taskset", "-c", "1", str(RELEASE / "parley"), "bench", scenario, "--url", url, "--server-pid", str(pid), *arguments]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        return {"error": (result.stderr or result.stdout).strip().splitlines()[-1:]}
+    return json.loads(lines[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    options = parser.parse_args()
+    seconds = "3" if options.quick else "10"
+    scenarios = [
+        ("echo, closed loop, 50 clients", "echo", ["--rate", "0", "--clients", "50", "--duration", seconds]),
+        ("echo 1 000/s", "echo", ["--rate", "1000", "--clients", "50", "--duration", seconds]),
+        ("echo 5 000/s", "echo", ["--rate", "5000", "--clients", "50", "--duration", seconds]),
+        ("echo 10 000/s", "echo", ["--rate", "10000", "--clients", "50", "--duration", seconds]),
+        ("fanout 1 000 × 100/s × 100 B", "fanout", ["--clients", "1000", "--rate", "100", "--payload-bytes", "100", "--duration", seconds]),
+        ("polling round trips, 50 clients", "polling", ["--clients", "50", "--duration", seconds]),
+        ("connect 10 000", "connect", ["--clients", "10000", "--rate", "2000", "--hold", "2", "--source-addresses", "127.0.0.1,127.0.0.2,127.0.0.3"]),
+    ]
+    out = ROOT / ".build" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    with open(out / "compare.jsonl", "w") as log:
+        for kind in ("parley", "python-socketio"):
+            for title, scenario, arguments in scenarios:
+                process, url = start_server(kind)
+                try:
+                    figures = bench(url, process.pid, scenario, *arguments)
+                finally:
+                    process.send_signal(signal.SIGTERM)
+                    try:
+                        process.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                figures["server"] = kind
+                figures["title"] = title
+                log.write(json.dumps(figures) + "\n")
+                results[(kind, title)] = figures
+                print(f"{kind:16} {title:36} {json.dumps(figures)[:160]}", file=sys.stderr)
+
+    def cell(figures):
+        if "error" in figures:
+            return "error: " + " ".join(figures["error"])[:60]
+        parts = [f"{figures.get('throughput_per_s', 0):,.0f}/s"]
+        if "latency_p50_us" in figures:
+            parts.append(f"p50 {figures['latency_p50_us']:,.0f} µs, p99 {figures.get('latency_p99_us', 0):,.0f} µs")
+        cpu = figures.get("server_cpu_us_per_message")
+        if cpu is not None:
+            parts.append(f"**{cpu:.1f} µs CPU**")
+        rss = figures.get("server_rss_per_connection_kib")
+        if rss is not None:
+            parts.append(f"{rss:.1f} KiB RSS/conn")
+        return "; ".join(parts)
+
+    print("| scenario | Parley | python-socketio |")
+    print("| --- | --- | --- |")
+    for title, _, _ in scenarios:
+        print(f"| {title} | {cell(results[('parley', title)])} | {cell(results[('python-socketio', title)])} |")
+
+
+if __name__ == "__main__":
+    main()
