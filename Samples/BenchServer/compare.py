@@ -1,6 +1,6 @@
 """Run `parley bench` against the Swift BenchServer and its python-socketio twin, side by side.
 
-Usage (after `swift build -c release --product BenchServer --product parley` and with the
+Usage (after `swift build -c release` and with the
 test venv that Tests/run.sh creates):
 
     .build/venv/bin/python Samples/BenchServer/compare.py [--quick]
