@@ -72,8 +72,7 @@ extension Socket {
             complete(.failure(SocketDisconnectedError(reason: SocketDisconnectReason(.transportClose))))
             return
         }
-        let (seconds, attoseconds) = timeout.components
-        transport.eventLoop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) { [self] in
+        transport.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
             takeAck(id)?.complete(.failure(AckTimeout()))
         }
     }

@@ -34,8 +34,7 @@ final class SocketClient: @unchecked Sendable {
     /// The connection opened: it must join a namespace within `connectTimeout`.
     func opened() {
         let timeout = core.configuration.connectTimeout
-        let (seconds, attoseconds) = timeout.components
-        connectTimer = transport.eventLoop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) { [self] in
+        connectTimer = transport.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
             guard sockets.isEmpty else { return }
             logger.debug("no namespace joined within the connect timeout")
             transport.close(reason: EngineCloseReason(.forcedClose, detail: "no CONNECT within \(timeout)"))

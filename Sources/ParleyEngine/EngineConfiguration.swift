@@ -91,10 +91,3 @@ public struct CORSConfiguration: Sendable, Hashable {
         self.maxAge = maxAge
     }
 }
-
-extension TimeAmount {
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}

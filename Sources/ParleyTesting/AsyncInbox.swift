@@ -45,9 +45,7 @@ public final class AsyncInbox<Value: Sendable>: @unchecked Sendable {
             let id = self.nextWaiterID
             self.nextWaiterID += 1
             self.waiters.append((id, promise))
-            let (seconds, attoseconds) = timeout.components
-            let amount = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-            self.eventLoop.scheduleTask(in: amount) {
+            self.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
                 if let index = self.waiters.firstIndex(where: { $0.id == id }) {
                     self.waiters.remove(at: index)
                     promise.fail(TimeoutError(description: "nothing arrived within \(timeout)"))
