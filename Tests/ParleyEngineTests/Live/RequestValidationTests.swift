@@ -95,13 +95,14 @@ struct RequestValidationTests {
     }
 
     @Test func aPendingGetIsNotIdle() async throws {
-        let server = try await EngineTestServer.start(echo: false) { $0.idleConnectionTimeout = .milliseconds(800) }
+        let server = try await EngineTestServer.start(echo: false) { $0.idleConnectionTimeout = .milliseconds(1_500) }
         defer { Task { await server.stop() } }
         let sid = try await server.pollingHandshake(on: try await server.connection()).sid
         // A fresh connection that sends its GET at once: it is never idle without a request.
         let connection = try await server.connection()
         connection.send("GET", server.pollingURI(sid: sid))
-        try await Task.sleep(for: .milliseconds(2_500))  // several idle periods pass while the GET is held
+        try await waitUntilPending(server, sid: sid)
+        try await Task.sleep(for: .milliseconds(4_000))  // two idle periods pass while the GET is held
         try #require(server.server.session(id: sid)).send(EngineMessage(text: "still"))
         #expect(try await connection.response().text == "4still")
     }
