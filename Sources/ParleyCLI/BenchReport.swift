@@ -12,6 +12,8 @@ struct BenchReport {
         case integer(Int64)
         case number(Double)
         case text(String)
+        /// A nested group of figures: a JSON object in the JSON line.
+        case group(BenchReport)
         case none
     }
 
@@ -21,8 +23,12 @@ struct BenchReport {
         add("scenario", scenario)
     }
 
+    /// An empty group of figures, to nest in a report with `add(_:_:)`.
+    init() {}
+
     mutating func add(_ key: String, _ value: Value) { entries.append((key, value)) }
     mutating func add(_ key: String, _ value: String) { add(key, .text(value)) }
+    mutating func add(_ key: String, _ group: BenchReport) { add(key, .group(group)) }
     mutating func add(_ key: String, _ value: some BinaryInteger) { add(key, .integer(Int64(value))) }
     mutating func add(_ key: String, _ value: Double?, decimals: Int = 2) {
         guard let value, value.isFinite else { return add(key, .none) }
@@ -65,6 +71,7 @@ struct BenchReport {
         case .integer(let integer): String(integer)
         case .number(let number): String(number)
         case .text(let text): text
+        case .group(let group): group.jsonLine()
         case .none: "-"
         }
     }
@@ -74,6 +81,7 @@ struct BenchReport {
         case .integer(let integer): String(integer)
         case .number(let number): String(number)
         case .text(let text): json(string: text)
+        case .group(let group): group.jsonLine()
         case .none: "null"
         }
     }

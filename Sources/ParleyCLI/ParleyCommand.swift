@@ -24,7 +24,8 @@ struct BenchCommand: AsyncParsableCommand {
         discussion: """
             Output: a table on stdout, then one JSON line with every figure; progress on stderr.
             Pin the server and the load generator to different cores (taskset) for stable figures.
+            `codec` needs no server: it times the wire codecs in process.
             """,
-        subcommands: [ConnectBench.self, EchoBench.self, FanoutBench.self, PollingBench.self]
+        subcommands: [ConnectBench.self, EchoBench.self, FanoutBench.self, PollingBench.self, CodecBench.self]
     )
 }

@@ -7,7 +7,8 @@ last stdout line is one JSON object with the scenario's figures, throughput is n
 client failed, and the server CPU time per message is reported. Figures themselves are only
 meaningful from release builds on a quiet machine (DESIGN.md, "Performance targets").
 
-Every run is bounded by a subprocess timeout; the servers are started on port 0.
+Every run is bounded by a subprocess timeout; the servers are started on port 0. The `codec`
+scenario needs no server: it times the wire codecs in process, very briefly here.
 """
 
 import json
@@ -135,6 +136,32 @@ def test_connect_over_polling_holds_every_client(swift_bench_server):
     assert_common(figures, context)
     assert figures["connected"] == CLIENTS, context
     assert figures["dropped_during_hold"] == 0, context
+
+
+CODEC_CASES = [
+    f"{packet}.{direction}"
+    for packet in [
+        "engine.message", "engine.ping", "polling.payload10", "socket.event", "socket.event_ack", "socket.ack",
+        "socket.namespace_event", "socket.binary_event", "socket.fanout_msg",
+    ]
+    for direction in ["decode", "encode"]
+] + ["socket.event_name.scan", "socket.arguments.split", "socket.arguments.decode", "socket.payload.encode"]
+
+
+def test_codec_reports_every_case_with_a_positive_time_per_operation():
+    """In process, no server: about 25 ms per case."""
+    args = [str(sample_binary("parley")), "bench", "codec", "--time-per-case", "0.02", "--repetitions", "2"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    context = f"command: {' '.join(args)}\nexit code: {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr[-4000:]}"
+    assert done.returncode == 0, context
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["scenario"] == "codec", context
+    assert list(figures["cases"]) == CODEC_CASES, context
+    for name, case in figures["cases"].items():
+        assert 0 < case["min_ns_per_op"] <= case["median_ns_per_op"], f"{name}\n{context}"
+        assert case["ops_per_s"] > 0 and case["iterations"] >= 1, f"{name}\n{context}"
+    table = done.stdout.strip().splitlines()[1:-1]  # below the header, above the JSON line
+    assert [row.split()[0] for row in table] == CODEC_CASES, context
 
 
 def test_unreachable_server_fails_with_a_message():
