@@ -84,11 +84,11 @@ extension Socket {
     /// Writes an encoded packet to this socket's connection.
     func write(_ packet: EncodedPacket, volatile: Bool) {
         if volatile {
-            guard transport.sendVolatile(.text(packet.text)) else { return }
+            guard transport.sendVolatile(packet.text) else { return }
         } else {
-            transport.send(.text(packet.text))
+            transport.send(packet.text)
         }
-        for attachment in packet.attachments { transport.send(.binary(attachment)) }
+        for attachment in packet.attachments { transport.send(attachment) }
     }
 
     // MARK: Inbound (on the connection's event loop)

@@ -148,7 +148,7 @@ final class SocketClient: @unchecked Sendable {
         }
         let packet = SocketPacket(type: .connectError, namespace: name, payload: payload)
         let encoded = EncodedPacket(packet)
-        transport.send(.text(encoded.text))
+        transport.send(encoded.text)
     }
 
     // MARK: Leaving

@@ -91,14 +91,16 @@ public struct SocketAck: Sendable {
     public let arguments: SocketArguments
 }
 
-/// A socket packet encoded once, ready to be written to any number of sessions.
+/// A socket packet encoded once, ready to be written to any number of sessions: the text is
+/// written straight into the engine's WebSocket frame, and each attachment framed once.
 struct EncodedPacket: Sendable {
-    let text: ByteBuffer
-    let attachments: [ByteBuffer]
+    let text: PreparedMessage
+    let attachments: [PreparedMessage]
 
     init(_ packet: SocketPacket) {
-        let (text, attachments) = SocketPacketEncoder.encode(packet)
-        self.text = text
-        self.attachments = attachments
+        self.text = PreparedMessage(text: SocketPacketEncoder.textLength(of: packet)) { buffer in
+            SocketPacketEncoder.encode(packet, into: &buffer)
+        }
+        self.attachments = packet.attachments.map { PreparedMessage(.binary($0)) }
     }
 }

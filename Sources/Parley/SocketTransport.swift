@@ -15,8 +15,24 @@ public protocol SocketTransport: AnyObject, Sendable {
     @discardableResult func send(_ message: EngineMessage) -> Bool
     /// Queues a message only if it can go out at once; otherwise drops it.
     @discardableResult func sendVolatile(_ message: EngineMessage) -> Bool
+    /// Queues a message encoded once for many recipients; `false` when refused or closed.
+    @discardableResult func send(_ message: PreparedMessage) -> Bool
+    /// Queues a prepared message only if it can go out at once; otherwise drops it.
+    @discardableResult func sendVolatile(_ message: PreparedMessage) -> Bool
     /// Closes the session for `reason`.
     func close(reason: EngineCloseReason)
+}
+
+extension SocketTransport {
+    /// Sends the prepared message's ``PreparedMessage/message`` like any other.
+    @discardableResult public func send(_ message: PreparedMessage) -> Bool {
+        send(message.message)
+    }
+
+    /// Sends the prepared message's ``PreparedMessage/message`` like any other volatile one.
+    @discardableResult public func sendVolatile(_ message: PreparedMessage) -> Bool {
+        sendVolatile(message.message)
+    }
 }
 
 extension EngineSession: SocketTransport {}

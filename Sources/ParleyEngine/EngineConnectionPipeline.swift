@@ -37,13 +37,16 @@ final class EngineConnectionPipeline {
             upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
                     let request = EngineRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: channel.remoteAddress)
+                    // Frames go out already encoded, below NIO's frame encoder (which stays unused).
+                    let writer = WebSocketFrameWriter()
+                    try channel.pipeline.syncOperations.addHandler(writer, position: .first)
                     try channel.pipeline.syncOperations.addHandlers(
                         NIOWebSocketFrameAggregator(
                             minNonFinalFragmentSize: 1,
                             maxAccumulatedFrameCount: 4096,
                             maxAccumulatedFrameSize: maxPayload
                         ),
-                        EngineWebSocketHandler(core: core, request: request, sid: request.query["sid"])
+                        EngineWebSocketHandler(core: core, request: request, sid: request.query["sid"], writer: writer)
                     )
                 }
             }

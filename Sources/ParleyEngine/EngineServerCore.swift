@@ -11,6 +11,7 @@ final class EngineServerCore: Sendable {
     let cors: CORSPolicy
     private let sessions = Mutex<[String: EngineSession]>([:])
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let flushers = Mutex<[ObjectIdentifier: LoopFlusher]>([:])
 
     init(configuration: EngineConfiguration, handler: any EngineHandler, logger: Logger) {
         self.configuration = configuration
@@ -41,6 +42,17 @@ final class EngineServerCore: Sendable {
 
     var sessionCount: Int {
         sessions.withLock { $0.count }
+    }
+
+    /// The flusher of `eventLoop`'s sessions.
+    func flusher(for eventLoop: any EventLoop) -> LoopFlusher {
+        flushers.withLock { flushers in
+            let id = ObjectIdentifier(eventLoop)
+            if let flusher = flushers[id] { return flusher }
+            let flusher = LoopFlusher(eventLoop: eventLoop)
+            flushers[id] = flusher
+            return flusher
+        }
     }
 
     /// Tracks an accepted connection until it closes, so shutdown can close it.

@@ -14,7 +14,7 @@ extension EngineSession {
         heartbeat.sessionClosed()
         switch reason.code {
         case .forcedClose, .serverShuttingDown:
-            outbound.append(.close)
+            outbound.append(.packet(.close))
             switch transport {
             case .websocket(let socket):
                 let farewell = Array(outbound)
@@ -49,7 +49,7 @@ extension EngineSession {
                 polling.pendingGet = nil
                 transport = .polling(polling)
                 finish(reason)
-                if let responder { respond(responder, with: CollectionOfOne(farewell)) }
+                if let responder { respond(responder, with: CollectionOfOne(.packet(farewell))) }
             }
         }
     }
@@ -65,7 +65,7 @@ extension EngineSession {
         if case .polling(var polling) = transport, let responder = polling.pendingGet {
             polling.pendingGet = nil
             transport = .polling(polling)
-            respond(responder, with: CollectionOfOne(.close))
+            respond(responder, with: CollectionOfOne(.packet(.close)))
         }
         probe?.close(code: .normalClosure)
         probe = nil
@@ -83,7 +83,7 @@ extension EngineSession {
         case .wake:
             rearmTimer()
         case .sendPing:
-            _ = enqueue(.ping(""))
+            _ = enqueue(.packet(.ping("")))
             rearmTimer()
         case .close:
             close(EngineCloseReason(.pingTimeout))

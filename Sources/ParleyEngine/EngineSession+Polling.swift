@@ -36,13 +36,13 @@ extension EngineSession {
         if let pending = polling.pendingGet {
             polling.pendingGet = nil
             transport = .polling(polling)
-            respond(pending, with: CollectionOfOne(.close))
+            respond(pending, with: CollectionOfOne(.packet(.close)))
             responder.respond(error: .badRequest)
             close(EngineCloseReason(.transportError, detail: "a second GET arrived while one was pending"))
             return
         }
         if upgrade?.isDraining == true {
-            respond(responder, with: CollectionOfOne(.noop))
+            respond(responder, with: CollectionOfOne(.packet(.noop)))
             return
         }
         polling.pendingGet = responder

@@ -63,7 +63,7 @@ extension EngineSession {
         case .rejectProbe:
             socket.close(code: .policyViolation)
         case .answerProbe:
-            socket.write(CollectionOfOne(.pong("probe")))
+            socket.write(CollectionOfOne(.packet(.pong("probe"))))
             releasePendingPoll()
         case .switchTransport:
             releasePendingPoll()
@@ -86,6 +86,6 @@ extension EngineSession {
         guard case .polling(var polling) = transport, let responder = polling.pendingGet else { return }
         polling.pendingGet = nil
         transport = .polling(polling)
-        respond(responder, with: CollectionOfOne(.noop))
+        respond(responder, with: CollectionOfOne(.packet(.noop)))
     }
 }

@@ -42,10 +42,13 @@ public final class EngineSession: @unchecked Sendable {
     var upgrade: UpgradeStateMachine?
     var probe: WebSocketTransport?
     var heartbeat: HeartbeatStateMachine
-    var outbound = CircularBuffer<EnginePacket>(initialCapacity: 4)
+    /// Packets waiting for the transport. An array rather than a ring: it is emptied whole on
+    /// every flush, and an idle session keeps no storage for it until its first packet.
+    var outbound: [OutboundPacket] = []
     var phase = Phase.open
     var timer: (task: Scheduled<Void>, deadline: NIODeadline)?
     var flushScheduled = false
+    let flusher: LoopFlusher
     let closedPromise: EventLoopPromise<EngineCloseReason>
 
     init(core: EngineServerCore, eventLoop: any EventLoop, request: EngineRequest, transport: Transport) {
@@ -63,6 +66,7 @@ public final class EngineSession: @unchecked Sendable {
             self.upgrade = UpgradeStateMachine(timeout: TimeAmount(configuration.upgradeTimeout))
         }
         self.closedPromise = eventLoop.makePromise()
+        self.flusher = core.flusher(for: eventLoop)
         var logger = core.logger
         logger[metadataKey: "parley.sid"] = "\(id)"
         self.logger = logger
@@ -91,9 +95,37 @@ public final class EngineSession: @unchecked Sendable {
             logger.debug("refusing to send a text message containing U+001E")
             return false
         }
-        if eventLoop.inEventLoop { return enqueue(.message(message)) }
-        eventLoop.execute { _ = self.enqueue(.message(message)) }
+        if eventLoop.inEventLoop { return enqueue(.packet(.message(message))) }
+        eventLoop.execute { _ = self.enqueue(.packet(.message(message))) }
         return true
+    }
+
+    /// Queues a message prepared once for many sessions (see ``PreparedMessage``).
+    ///
+    /// - Returns: `false` when the message was refused (a text containing U+001E) or the
+    ///   session is already closing.
+    @discardableResult
+    public func send(_ message: PreparedMessage) -> Bool {
+        guard message.isSendable else {
+            logger.debug("refusing to send a text message containing U+001E")
+            return false
+        }
+        if eventLoop.inEventLoop { return enqueue(.prepared(message)) }
+        eventLoop.execute { _ = self.enqueue(.prepared(message)) }
+        return true
+    }
+
+    /// Queues a prepared message only if the client can take it now, like
+    /// ``sendVolatile(_:)-(EngineMessage)``.
+    @discardableResult
+    public func sendVolatile(_ message: PreparedMessage) -> Bool {
+        guard message.isSendable else { return false }
+        guard eventLoop.inEventLoop else {
+            eventLoop.execute { _ = self.sendVolatile(message) }
+            return false
+        }
+        guard isReadyForVolatile else { return false }
+        return enqueue(.prepared(message))
     }
 
     /// Queues a message only if the client can take it now (a WebSocket below its high-water
@@ -110,7 +142,7 @@ public final class EngineSession: @unchecked Sendable {
             return false
         }
         guard isReadyForVolatile else { return false }
-        return enqueue(.message(message))
+        return enqueue(.packet(.message(message)))
     }
 
     private var isReadyForVolatile: Bool {
@@ -157,7 +189,7 @@ public final class EngineSession: @unchecked Sendable {
     func openWebSocket() {
         eventLoop.preconditionInEventLoop()
         guard case .websocket(let socket) = transport else { preconditionFailure("not a WebSocket session") }
-        socket.write(CollectionOfOne(.open(handshake(upgrades: []))))
+        socket.write(CollectionOfOne(.packet(.open(handshake(upgrades: [])))))
         started()
     }
 
@@ -209,7 +241,7 @@ public final class EngineSession: @unchecked Sendable {
 
     // MARK: Outbound queue
 
-    func enqueue(_ packet: EnginePacket) -> Bool {
+    func enqueue(_ packet: OutboundPacket) -> Bool {
         eventLoop.preconditionInEventLoop()
         guard case .open = phase else { return false }
         guard outbound.count < core.configuration.maxQueuedPackets else {
@@ -222,11 +254,11 @@ public final class EngineSession: @unchecked Sendable {
     }
 
     /// Arranges one flush at the end of this event-loop tick, so that packets sent together
-    /// leave together.
+    /// leave together. The sessions of one loop share one scheduled task per tick.
     func scheduleFlush() {
         guard !flushScheduled else { return }
         flushScheduled = true
-        eventLoop.execute { self.flush() }
+        flusher.schedule(self)
     }
 
     /// Moves queued packets to the transport if it can take them now.
@@ -249,10 +281,25 @@ public final class EngineSession: @unchecked Sendable {
         }
     }
 
-    func respond(_ responder: HTTPResponder, with packets: some Sequence<EnginePacket>) {
+    func respond(_ responder: HTTPResponder, with packets: some Sequence<OutboundPacket>) {
         var body = responder.channel.allocator.buffer(capacity: 256)
-        PollingPayloadCodec.encode(packets, into: &body)
+        PollingPayloadCodec.encode(packets.lazy.map(\.enginePacket), into: &body)
         responder.respond(payload: body)
+    }
+}
+
+/// One entry of a session's outbound queue.
+enum OutboundPacket {
+    /// A packet of this session's own, framed when it is written.
+    case packet(EnginePacket)
+    /// A message framed once for all its recipients.
+    case prepared(PreparedMessage)
+
+    var enginePacket: EnginePacket {
+        switch self {
+        case .packet(let packet): packet
+        case .prepared(let prepared): .message(prepared.message)
+        }
     }
 }
 

@@ -9,7 +9,6 @@ import ParleyProtocol
 /// connection's event loop; with a `sid` it is an upgrade probe for an existing session.
 final class EngineWebSocketHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
 
     private let core: EngineServerCore
     private let request: EngineRequest
@@ -17,15 +16,21 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
     private var session: EngineSession?
     private var socketID: ObjectIdentifier?
     private var failed = false
+    private let writer: WebSocketFrameWriter
 
-    init(core: EngineServerCore, request: EngineRequest, sid: String?) {
+    init(core: EngineServerCore, request: EngineRequest, sid: String?, writer: WebSocketFrameWriter) {
         self.core = core
         self.request = request
         self.sid = sid
+        self.writer = writer
+    }
+
+    private func transport(_ context: ChannelHandlerContext) -> WebSocketTransport {
+        WebSocketTransport(channel: context.channel, writer: writer)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let socket = WebSocketTransport(channel: context.channel)
+        let socket = transport(context)
         socketID = socket.id
         if let sid {
             guard let session = core.session(id: sid) else {
@@ -67,16 +72,10 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
         case .binary:
             deliver(EnginePacketCodec.decode(binary: frame.unmaskedData))
         case .ping:
-            let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
-            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+            transport(context).write(frame: .pong, payload: frame.unmaskedData)
         case .connectionClose:
             var data = frame.unmaskedData
-            let code = data.readWebSocketErrorCode() ?? .normalClosure
-            var reply = context.channel.allocator.buffer(capacity: 2)
-            reply.write(webSocketErrorCode: code)
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply)))
-                .whenComplete { _ in channel.close(promise: nil) }
+            transport(context).close(code: data.readWebSocketErrorCode() ?? .normalClosure)
         case .pong, .continuation:
             break
         default:
@@ -114,7 +113,11 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
 
     private func deliver(_ packet: EnginePacket) {
         guard let session, let socketID else { return }
-        session.onLoop { $0.webSocketReceived(packet, from: socketID) }
+        if session.eventLoop.inEventLoop {
+            session.webSocketReceived(packet, from: socketID)
+        } else {
+            session.eventLoop.execute { session.webSocketReceived(packet, from: socketID) }
+        }
     }
 
     /// Tells the session why this WebSocket is going away, then closes it with `code`.
@@ -125,6 +128,6 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
         if let session, let socketID {
             session.onLoop { $0.webSocketFailed(socketID, reason: reason) }
         }
-        WebSocketTransport(channel: context.channel).close(code: code)
+        transport(context).close(code: code)
     }
 }

@@ -6,6 +6,12 @@ import ParleyProtocol
 /// when the connection lives on another one.
 struct WebSocketTransport: Sendable {
     let channel: any Channel
+    private let writer: NIOLoopBound<WebSocketFrameWriter>
+
+    init(channel: any Channel, writer: WebSocketFrameWriter) {
+        self.channel = channel
+        self.writer = NIOLoopBound(writer, eventLoop: channel.eventLoop)
+    }
 
     var id: ObjectIdentifier { ObjectIdentifier(channel) }
 
@@ -14,33 +20,84 @@ struct WebSocketTransport: Sendable {
     var isWritable: Bool { channel.isWritable }
 
     /// Writes `packets` as frames and flushes once.
-    func write(_ packets: some Sequence<EnginePacket>) {
-        let allocator = channel.allocator
-        let frames = packets.map { packet in
-            switch EnginePacketCodec.encode(packet, allocator: allocator) {
-            case .text(let bytes): WebSocketFrame(fin: true, opcode: .text, data: bytes)
-            case .binary(let bytes): WebSocketFrame(fin: true, opcode: .binary, data: bytes)
+    ///
+    /// Packets of the session's own go into one buffer, frame after frame; a prepared message
+    /// goes out as the frame buffer it already is, shared with its other recipients.
+    func write(_ packets: some Sequence<OutboundPacket>) {
+        var frames = channel.allocator.buffer(capacity: 0)
+        var pieces: [ByteBuffer] = []
+        for packet in packets {
+            switch packet {
+            case .packet(.message(.binary(let bytes))):
+                WebSocketFrameHeader.writeFrame(opcode: .binary, payload: bytes, into: &frames)
+            case .packet(let packet):
+                Self.appendTextFrame(packet, into: &frames)
+            case .prepared(let prepared):
+                if frames.readableBytes > 0 {
+                    pieces.append(frames)
+                    frames = channel.allocator.buffer(capacity: 0)
+                }
+                pieces.append(prepared.webSocketFrame)
             }
         }
-        guard !frames.isEmpty else { return }
-        let channel = self.channel
-        let write: @Sendable () -> Void = {
-            for frame in frames { channel.write(frame, promise: nil) }
-            channel.flush()
-        }
-        if channel.eventLoop.inEventLoop { write() } else { channel.eventLoop.execute(write) }
+        if frames.readableBytes > 0 { pieces.append(frames) }
+        guard !pieces.isEmpty else { return }
+        let writer = self.writer
+        let all = pieces
+        onLoop { Self.write(all, with: writer.value) }
+    }
+
+    /// Writes `frames` (several prepared frame buffers) and flushes once.
+    private static func write(_ pieces: [ByteBuffer], with writer: WebSocketFrameWriter) {
+        for piece in pieces { writer.write(piece) }
+        writer.flush()
+    }
+
+    /// Writes one frame (a packet's text form, or a control frame) and flushes.
+    func write(frame opcode: WebSocketOpcode, payload: ByteBuffer) {
+        let frame = Self.frame(opcode, payload, allocator: channel.allocator)
+        let writer = self.writer
+        onLoop { writer.value.write(frame); writer.value.flush() }
     }
 
     /// Writes `packets`, then a close frame with `code`, then closes the connection.
-    func close(after packets: [EnginePacket] = [], code: WebSocketErrorCode) {
+    func close(after packets: [OutboundPacket] = [], code: WebSocketErrorCode) {
         write(packets)
+        var payload = channel.allocator.buffer(capacity: 2)
+        payload.write(webSocketErrorCode: code)
+        let frame = Self.frame(.connectionClose, payload, allocator: channel.allocator)
         let channel = self.channel
-        let close: @Sendable () -> Void = {
-            var data = channel.allocator.buffer(capacity: 2)
-            data.write(webSocketErrorCode: code)
-            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
-                .whenComplete { _ in channel.close(promise: nil) }
+        let writer = self.writer
+        onLoop {
+            let done = channel.eventLoop.makePromise(of: Void.self)
+            writer.value.write(frame, promise: done)
+            writer.value.flush()
+            done.futureResult.whenComplete { _ in channel.close(promise: nil) }
         }
-        if channel.eventLoop.inEventLoop { close() } else { channel.eventLoop.execute(close) }
+    }
+
+    private static func frame(_ opcode: WebSocketOpcode, _ payload: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var frame = allocator.buffer(capacity: WebSocketFrameHeader.maxLength + payload.readableBytes)
+        WebSocketFrameHeader.writeFrame(opcode: opcode, payload: payload, into: &frame)
+        return frame
+    }
+
+    private func onLoop(_ body: @escaping @Sendable () -> Void) {
+        if channel.eventLoop.inEventLoop { body() } else { channel.eventLoop.execute(body) }
+    }
+
+    /// Appends the frame of a packet in its text form: header, type digit, payload.
+    private static func appendTextFrame(_ packet: EnginePacket, into buffer: inout ByteBuffer) {
+        if case .message(.text(let text)) = packet {
+            buffer.reserveCapacity(minimumWritableBytes: WebSocketFrameHeader.maxLength + 1 + text.readableBytes)
+            WebSocketFrameHeader.write(opcode: .text, length: 1 + text.readableBytes, into: &buffer)
+            buffer.writeInteger(UInt8(ascii: "4"))
+            buffer.writeImmutableBuffer(text)
+        } else {
+            // Control packets (open, ping, close, noop...): short, and rare next to messages.
+            var text = ByteBuffer()
+            EnginePacketCodec.writeText(packet, into: &text)
+            WebSocketFrameHeader.writeFrame(opcode: .text, payload: text, into: &buffer)
+        }
     }
 }

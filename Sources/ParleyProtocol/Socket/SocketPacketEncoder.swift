@@ -63,7 +63,7 @@ public enum SocketPacketEncoder {
     }
 
     /// An upper bound of the text form's length, used to allocate once.
-    static func textLength(of packet: SocketPacket) -> Int {
+    public static func textLength(of packet: SocketPacket) -> Int {
         // type digit + count and dash (≤ 20 + 1) + namespace and comma + ack id (≤ 16).
         1 + (packet.type.isBinary ? 21 : 0) + packet.namespace.utf8.count + 1 + 16
             + (packet.payload?.readableBytes ?? 0)
