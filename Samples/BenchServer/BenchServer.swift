@@ -2,6 +2,7 @@ public import ArgumentParser
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import Parley
 import ServiceLifecycle
 import UnixSignals
@@ -19,6 +20,9 @@ struct BenchServer: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one.")
     var port = 3000
 
+    @Option(help: "Event-loop threads; default: the cores this process may run on (taskset).")
+    var threads: Int?
+
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level = .warning
 
@@ -34,7 +38,10 @@ struct BenchServer: AsyncParsableCommand {
         configuration.engine.address = .hostname(host, port: port)
         let host = self.host
         let port = self.port
-        let server = SocketServer(configuration: configuration, logger: logger) { address in
+        // One loop per core the process may use: two loops sharing one pinned core only take
+        // turns and pay for the switches.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads ?? Self.allowedCores())
+        let server = SocketServer(configuration: configuration, eventLoopGroup: group, logger: logger) { address in
             // Unbuffered, once the service group traps SIGTERM/SIGINT: the load generator reads the
             // first line to learn the port and the second to find the process whose CPU time it
             // samples from /proc, and may stop the server as soon as it has them.
@@ -45,10 +52,23 @@ struct BenchServer: AsyncParsableCommand {
                 """.utf8))
         }
         BenchContract(server: server).attach()
-        let group = ServiceGroup(
+        let services = ServiceGroup(
             configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
-        try await group.run()
+        try await services.run()
+        try await group.shutdownGracefully()
+    }
+
+    /// The number of cores in this process's CPU affinity mask (`Cpus_allowed` in
+    /// /proc/self/status), or every core where that is not available.
+    static func allowedCores() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") })
+        else { return System.coreCount }
+        let count = line.dropFirst("Cpus_allowed:".count).reduce(0) { count, character in
+            count + (character.hexDigitValue?.nonzeroBitCount ?? 0)
+        }
+        return count > 0 ? count : System.coreCount
     }
 }
 

@@ -82,7 +82,6 @@ public final class Namespace: Sendable {
     func add(_ socket: Socket) {
         state.withLock { state in
             state.sockets[socket.id] = socket
-            state.rooms.join(socket.id, socket.id)
         }
     }
 
@@ -114,7 +113,7 @@ public final class Namespace: Sendable {
             var selected = state.rooms.recipients(
                 rooms: operation.rooms,
                 exceptRooms: operation.exceptRooms,
-                allSockets: state.sockets.keys
+                sockets: state.sockets
             )
             if let sender = operation.exceptSocket { selected.remove(sender) }
             return selected.compactMap { state.sockets[$0] }

@@ -1,22 +1,28 @@
 /// Room membership of one namespace: which sockets are in a room and which rooms a socket
 /// is in, kept consistent both ways. A pure value; the namespace guards it with a lock.
+///
+/// Every socket is in the room named by its own id. That room is implicit — it is never
+/// stored, so an idle socket costs the table nothing — and cannot be left.
 struct RoomTable: Sendable {
     private(set) var members: [String: Set<String>] = [:]
     private(set) var roomsOfSocket: [String: Set<String>] = [:]
 
     /// Adds `socket` to `room`.
     mutating func join(_ socket: String, _ room: String) {
+        guard room != socket else { return }
         members[room, default: []].insert(socket)
         roomsOfSocket[socket, default: []].insert(room)
     }
 
     /// Removes `socket` from `room`; an empty room disappears.
     mutating func leave(_ socket: String, _ room: String) {
+        guard room != socket else { return }
         if var sockets = members[room] {
             sockets.remove(socket)
             members[room] = sockets.isEmpty ? nil : sockets
         }
         roomsOfSocket[socket]?.remove(room)
+        if roomsOfSocket[socket]?.isEmpty == true { roomsOfSocket[socket] = nil }
     }
 
     /// Removes `socket` from every room.
@@ -25,22 +31,33 @@ struct RoomTable: Sendable {
         roomsOfSocket[socket] = nil
     }
 
-    /// The rooms `socket` is in.
+    /// The rooms `socket` is in, its own included.
     func rooms(of socket: String) -> Set<String> {
-        roomsOfSocket[socket] ?? []
+        var rooms = roomsOfSocket[socket] ?? []
+        rooms.insert(socket)
+        return rooms
     }
 
     /// The sockets selected by a broadcast: in any of `rooms` (every socket when empty), not
     /// in any of `exceptRooms`, and not `exceptSocket`.
-    func recipients(rooms: Set<String>, exceptRooms: Set<String>, allSockets: some Collection<String>) -> Set<String> {
+    ///
+    /// - Parameter sockets: every socket of the namespace, by id (a room named by a socket id
+    ///   holds that socket).
+    func recipients(rooms: Set<String>, exceptRooms: Set<String>, sockets: [String: some Any]) -> Set<String> {
         var selected: Set<String>
         if rooms.isEmpty {
-            selected = Set(allSockets)
+            selected = Set(sockets.keys)
         } else {
             selected = []
-            for room in rooms { selected.formUnion(members[room] ?? []) }
+            for room in rooms {
+                if let members = members[room] { selected.formUnion(members) }
+                if sockets[room] != nil { selected.insert(room) }
+            }
         }
-        for room in exceptRooms { selected.subtract(members[room] ?? []) }
+        for room in exceptRooms {
+            if let members = members[room] { selected.subtract(members) }
+            selected.remove(room)
+        }
         return selected
     }
 }

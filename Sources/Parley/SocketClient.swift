@@ -16,15 +16,17 @@ final class SocketClient: @unchecked Sendable {
     private var connecting: Set<String> = []
     private var connectTimer: Scheduled<Void>?
     private var closed = false
-    private var logger: Logger
+    /// The server's logger with the engine session's id, built only when something is logged.
+    private var logger: Logger {
+        var logger = core.logger
+        logger[metadataKey: "parley.sid"] = "\(transport.id)"
+        return logger
+    }
 
     init(transport: any SocketTransport, core: SocketServerCore) {
         self.transport = transport
         self.core = core
         self.decoder = SocketPacketDecoder(maxAttachments: core.configuration.maxAttachments)
-        var logger = core.logger
-        logger[metadataKey: "parley.sid"] = "\(transport.id)"
-        self.logger = logger
     }
 
     func onLoop(_ body: @escaping @Sendable (SocketClient) -> Void) {

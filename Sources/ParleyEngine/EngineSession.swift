@@ -18,7 +18,13 @@ public final class EngineSession: @unchecked Sendable {
     public let request: EngineRequest
 
     let core: EngineServerCore
-    var logger: Logger
+    /// The server's logger with this session's id; built when something is logged, so that an
+    /// idle session does not keep a metadata dictionary of its own.
+    var logger: Logger {
+        var logger = core.logger
+        logger[metadataKey: "parley.sid"] = "\(id)"
+        return logger
+    }
 
     enum Transport {
         case polling(PollingState)
@@ -67,9 +73,6 @@ public final class EngineSession: @unchecked Sendable {
         }
         self.closedPromise = eventLoop.makePromise()
         self.flusher = core.flusher(for: eventLoop)
-        var logger = core.logger
-        logger[metadataKey: "parley.sid"] = "\(id)"
-        self.logger = logger
     }
 
     /// Completes with the reason once the session has ended.

@@ -24,33 +24,46 @@ struct WebSocketTransport: Sendable {
     /// Packets of the session's own go into one buffer, frame after frame; a prepared message
     /// goes out as the frame buffer it already is, shared with its other recipients.
     func write(_ packets: some Sequence<OutboundPacket>) {
-        var frames = channel.allocator.buffer(capacity: 0)
-        var pieces: [ByteBuffer] = []
-        for packet in packets {
-            switch packet {
-            case .packet(.message(.binary(let bytes))):
-                WebSocketFrameHeader.writeFrame(opcode: .binary, payload: bytes, into: &frames)
-            case .packet(let packet):
-                Self.appendTextFrame(packet, into: &frames)
-            case .prepared(let prepared):
-                if frames.readableBytes > 0 {
-                    pieces.append(frames)
-                    frames = channel.allocator.buffer(capacity: 0)
-                }
-                pieces.append(prepared.webSocketFrame)
+        if channel.eventLoop.inEventLoop {
+            let writer = self.writer.value
+            Self.frame(packets, allocator: channel.allocator) { writer.write($0) }
+            writer.flush()
+        } else {
+            var pieces: [ByteBuffer] = []
+            Self.frame(packets, allocator: channel.allocator) { pieces.append($0) }
+            guard !pieces.isEmpty else { return }
+            let writer = self.writer
+            let all = pieces
+            channel.eventLoop.execute {
+                for piece in all { writer.value.write(piece) }
+                writer.value.flush()
             }
         }
-        if frames.readableBytes > 0 { pieces.append(frames) }
-        guard !pieces.isEmpty else { return }
-        let writer = self.writer
-        let all = pieces
-        onLoop { Self.write(all, with: writer.value) }
     }
 
-    /// Writes `frames` (several prepared frame buffers) and flushes once.
-    private static func write(_ pieces: [ByteBuffer], with writer: WebSocketFrameWriter) {
-        for piece in pieces { writer.write(piece) }
-        writer.flush()
+    /// Hands `packets` to `emit` as framed buffers, in order.
+    private static func frame(_ packets: some Sequence<OutboundPacket>, allocator: ByteBufferAllocator, _ emit: (ByteBuffer) -> Void) {
+        var frames: ByteBuffer?
+        for packet in packets {
+            switch packet {
+            case .packet(let packet):
+                var buffer = frames ?? allocator.buffer(capacity: 0)
+                frames = nil
+                if case .message(.binary(let bytes)) = packet {
+                    WebSocketFrameHeader.writeFrame(opcode: .binary, payload: bytes, into: &buffer)
+                } else {
+                    appendTextFrame(packet, into: &buffer)
+                }
+                frames = buffer
+            case .prepared(let prepared):
+                if let pending = frames {
+                    emit(pending)
+                    frames = nil
+                }
+                emit(prepared.webSocketFrame)
+            }
+        }
+        if let frames { emit(frames) }
     }
 
     /// Writes one frame (a packet's text form, or a control frame) and flushes.
