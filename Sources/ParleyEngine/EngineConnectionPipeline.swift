@@ -6,10 +6,11 @@ import NIOWebSocket
 /// The handlers of one accepted connection: HTTP/1.1 with pipelining assistance and error
 /// handling, the WebSocket upgrader, the idle timeout and the engine's HTTP handler.
 ///
-/// NIO's upgrade handler only looks at the first request of a connection and then leaves the
+/// NIO's upgrade handler only looks at the first request it sees and then leaves the
 /// pipeline. Clients reuse keep-alive connections (a polling handshake, then the WebSocket
-/// upgrade on the same socket), so after every request that did not upgrade a fresh upgrade
-/// handler is put back in its place. Event-loop confined; not `Sendable`.
+/// upgrade on the same socket), so a small gate watches every request head and puts a fresh
+/// upgrade handler in place right before a request that asks for an upgrade; plain polling
+/// requests pay nothing for it. Event-loop confined; not `Sendable`.
 final class EngineConnectionPipeline {
     private let channel: any Channel
     private let core: EngineServerCore
@@ -21,6 +22,7 @@ final class EngineConnectionPipeline {
     /// Weak: the HTTP handler owns this object, and the channel pipeline owns the handler.
     private weak var http: EngineHTTPHandler?
     private var upgrade: HTTPServerUpgradeHandler?
+    private var gate: UpgradeGate?
     private let upgrader: NIOWebSocketServerUpgrader
 
     init(channel: any Channel, core: EngineServerCore) {
@@ -57,33 +59,29 @@ final class EngineConnectionPipeline {
     func install() throws {
         let http = EngineHTTPHandler(core: core, pipeline: self)
         self.http = http
+        let gate = UpgradeGate(pipeline: self)
+        self.gate = gate
         let sync = channel.pipeline.syncOperations
-        try sync.addHandlers(encoder, decoder, pipelining, errors)
-        try armUpgrade()
-        try sync.addHandlers(idle, http)
+        try sync.addHandlers(encoder, decoder, pipelining, errors, gate, idle, http)
     }
 
-    /// Puts a fresh upgrade handler in front of the engine's HTTP handler, unless the current
-    /// one is still waiting for its first request.
-    func requestEnded() {
-        do {
-            try armUpgrade()
-        } catch {
-            core.logger.debug("could not re-arm the WebSocket upgrade", metadata: ["parley.error": "\(error)"])
-        }
-    }
-
-    private func armUpgrade() throws {
+    /// Puts a fresh upgrade handler right behind the gate, for the request head on its way.
+    fileprivate func armUpgrade() {
+        guard let gate else { return }
         let sync = channel.pipeline.syncOperations
         if let upgrade, (try? sync.context(handler: upgrade)) != nil { return }
         let handler = HTTPServerUpgradeHandler(
             upgraders: [upgrader],
             httpEncoder: encoder,
-            extraHTTPHandlers: [decoder, pipelining, errors],
+            extraHTTPHandlers: [decoder, pipelining, errors, gate],
             upgradeCompletionHandler: { [weak self] _ in self?.upgraded() }
         )
         upgrade = handler
-        try sync.addHandler(handler, position: .after(errors))
+        do {
+            try sync.addHandler(handler, position: .after(gate))
+        } catch {
+            core.logger.debug("could not arm the WebSocket upgrade", metadata: ["parley.error": "\(error)"])
+        }
     }
 
     /// The connection now speaks WebSocket: the HTTP-only handlers go.
@@ -91,5 +89,24 @@ final class EngineConnectionPipeline {
         let sync = channel.pipeline.syncOperations
         if let http { sync.removeHandler(http, promise: nil) }
         sync.removeHandler(idle, promise: nil)
+    }
+}
+
+/// Arms the WebSocket upgrade in front of each request head that asks for an upgrade.
+private final class UpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+
+    /// Weak: the HTTP handler owns the pipeline object, and the channel pipeline owns both.
+    private weak var pipeline: EngineConnectionPipeline?
+
+    init(pipeline: EngineConnectionPipeline) {
+        self.pipeline = pipeline
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = unwrapInboundIn(data), head.headers.contains(name: "upgrade") {
+            pipeline?.armUpgrade()
+        }
+        context.fireChannelRead(data)
     }
 }

@@ -30,7 +30,8 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Sessions that had a GET or POST on this connection, told when it closes.
     private var sessionsSeen: [ObjectIdentifier: EngineSession] = [:]
 
-    /// Re-arms the WebSocket upgrade after each request; `nil` on test pipelines without one.
+    /// The connection's handlers, kept alive here (the upgrade gate refers to them weakly);
+    /// `nil` on test pipelines without one.
     private let pipeline: EngineConnectionPipeline?
 
     init(core: EngineServerCore, pipeline: EngineConnectionPipeline? = nil) {
@@ -54,7 +55,6 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             state = .collecting(session, responder, body)
         case .end:
             endReceived(context: context)
-            pipeline?.requestEnded()
         }
     }
 

@@ -42,6 +42,24 @@ struct WebSocketTransport: Sendable {
     }
 
     /// Hands `packets` to `emit` as framed buffers, in order.
+    /// Stops sending, then closes once the client has closed its side, or after a second.
+    ///
+    /// Closing a socket that still has unread bytes (the rest of an oversized frame, say) makes
+    /// the kernel reset the connection, and the reset can overtake the close frame on its way
+    /// to the client. Shutting down only the sending side lets the client read the close frame
+    /// and answer it; its own close ends the connection.
+    private static func closeAfterLinger(_ channel: any Channel) {
+        let closed = channel.eventLoop.makePromise(of: Void.self)
+        channel.close(mode: .output, promise: closed)
+        closed.futureResult.whenComplete { result in
+            guard case .success = result else {
+                channel.close(promise: nil)
+                return
+            }
+            channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+        }
+    }
+
     private static func frame(_ packets: some Sequence<OutboundPacket>, allocator: ByteBufferAllocator, _ emit: (ByteBuffer) -> Void) {
         var frames: ByteBuffer?
         for packet in packets {
@@ -85,7 +103,7 @@ struct WebSocketTransport: Sendable {
             let done = channel.eventLoop.makePromise(of: Void.self)
             writer.value.write(frame, promise: done)
             writer.value.flush()
-            done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            done.futureResult.whenComplete { _ in Self.closeAfterLinger(channel) }
         }
     }
 
