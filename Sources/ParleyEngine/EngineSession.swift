@@ -54,6 +54,8 @@ public final class EngineSession: @unchecked Sendable {
     var phase = Phase.open
     var timer: (task: Scheduled<Void>, deadline: NIODeadline)?
     var flushScheduled = false
+    /// Frames were written to the WebSocket and await the end-of-tick flush.
+    var webSocketUnflushed = false
     let flusher: LoopFlusher
     let closedPromise: EventLoopPromise<EngineCloseReason>
 
@@ -251,6 +253,13 @@ public final class EngineSession: @unchecked Sendable {
             close(EngineCloseReason(.slowConsumer, detail: "\(outbound.count) packets queued"))
             return false
         }
+        // The common case on a WebSocket: nothing queued and room in the connection. The frame
+        // goes to the channel at once and only the flush waits for the end of the tick.
+        if outbound.isEmpty, case .websocket(let socket) = transport, socket.isWritable, socket.writeWithoutFlush(packet) {
+            webSocketUnflushed = true
+            scheduleFlush()
+            return true
+        }
         outbound.append(packet)
         scheduleFlush()
         return true
@@ -267,6 +276,10 @@ public final class EngineSession: @unchecked Sendable {
     /// Moves queued packets to the transport if it can take them now.
     func flush() {
         flushScheduled = false
+        if webSocketUnflushed {
+            webSocketUnflushed = false
+            if case .websocket(let socket) = transport { socket.flush() }
+        }
         guard !outbound.isEmpty else { return }
         switch transport {
         case .websocket(let socket):

@@ -9,6 +9,8 @@ import NIOCore
 final class LoopFlusher: @unchecked Sendable {
     let eventLoop: any EventLoop
     private var pending: [EngineSession] = []
+    /// The list being flushed, kept between ticks so that neither list is reallocated.
+    private var flushing: [EngineSession] = []
     private var scheduled = false
 
     init(eventLoop: any EventLoop) {
@@ -26,8 +28,8 @@ final class LoopFlusher: @unchecked Sendable {
 
     private func run() {
         scheduled = false
-        let sessions = pending
-        pending.removeAll(keepingCapacity: true)
-        for session in sessions { session.flush() }
+        swap(&pending, &flushing)
+        for session in flushing { session.flush() }
+        flushing.removeAll(keepingCapacity: true)
     }
 }

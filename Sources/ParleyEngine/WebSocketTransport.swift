@@ -3,14 +3,29 @@ import NIOWebSocket
 import ParleyProtocol
 
 /// The writing side of one WebSocket connection, usable from the session's event loop even
-/// when the connection lives on another one.
-struct WebSocketTransport: Sendable {
+/// when the connection lives on another one. A class: sessions pass it around on every write.
+final class WebSocketTransport: Sendable {
     let channel: any Channel
     private let writer: NIOLoopBound<WebSocketFrameWriter>
 
     init(channel: any Channel, writer: WebSocketFrameWriter) {
         self.channel = channel
         self.writer = NIOLoopBound(writer, eventLoop: channel.eventLoop)
+    }
+
+    /// Writes one packet's frame without flushing, when called on the connection's own loop.
+    ///
+    /// - Returns: `false` (nothing written) from another loop.
+    func writeWithoutFlush(_ packet: OutboundPacket) -> Bool {
+        guard channel.eventLoop.inEventLoop else { return false }
+        let writer = self.writer.value
+        Self.frame(CollectionOfOne(packet), allocator: channel.allocator) { writer.write($0) }
+        return true
+    }
+
+    /// Flushes what ``writeWithoutFlush(_:)`` wrote. Call on the connection's loop.
+    func flush() {
+        writer.value.flush()
     }
 
     var id: ObjectIdentifier { ObjectIdentifier(channel) }
