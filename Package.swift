@@ -161,7 +161,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Samples/BenchServer",
-            exclude: ["README.md", "python"],
+            exclude: ["README.md", "python", "compare.py", "hold.py", "profile.py"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

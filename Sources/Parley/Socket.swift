@@ -1,6 +1,6 @@
 import Logging
 public import NIOCore
-public import ParleyEngine
+import ParleyEngine
 import ParleyProtocol
 import Synchronization
 
@@ -131,7 +131,7 @@ public final class Socket: Sendable {
 /// The mutable part of a socket, behind its lock.
 struct SocketState: Sendable {
     var connected = true
-    var handlers: [String: @Sendable (SocketEvent) throws -> Void] = [:]
+    var handlers = SmallTable<@Sendable (SocketEvent) throws -> Void>()
     var catchAll: (@Sendable (SocketEvent) throws -> Void)?
     var disconnectingHandlers: [@Sendable (SocketDisconnectReason) -> Void] = []
     var disconnectHandlers: [@Sendable (SocketDisconnectReason) -> Void] = []

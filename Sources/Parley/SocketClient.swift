@@ -12,7 +12,7 @@ final class SocketClient: @unchecked Sendable {
     let transport: any SocketTransport
     let core: SocketServerCore
     private var decoder: SocketPacketDecoder
-    private var sockets: [String: Socket] = [:]
+    private var sockets = SmallTable<Socket>()
     private var connecting: Set<String> = []
     private var connectTimer: Scheduled<Void>?
     private var closed = false

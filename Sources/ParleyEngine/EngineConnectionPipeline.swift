@@ -39,16 +39,15 @@ final class EngineConnectionPipeline {
             upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
                     let request = EngineRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: channel.remoteAddress)
-                    // Frames go out already encoded, below NIO's frame encoder (which stays unused).
+                    // Frames go out already encoded, below NIO's frame encoder (which stays
+                    // unused), and come in through the engine's own parser: NIO's frame decoder
+                    // is taken out again.
+                    let sync = channel.pipeline.syncOperations
                     let writer = WebSocketFrameWriter()
-                    try channel.pipeline.syncOperations.addHandler(writer, position: .first)
-                    try channel.pipeline.syncOperations.addHandlers(
-                        NIOWebSocketFrameAggregator(
-                            minNonFinalFragmentSize: 1,
-                            maxAccumulatedFrameCount: 4096,
-                            maxAccumulatedFrameSize: maxPayload
-                        ),
-                        EngineWebSocketHandler(core: core, request: request, sid: request.query["sid"], writer: writer)
+                    try sync.addHandler(writer, position: .first)
+                    sync.removeHandler(try sync.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self), promise: nil)
+                    try sync.addHandler(
+                        EngineWebSocketHandler(core: core, request: request, sid: request.queryValue("sid"), writer: writer)
                     )
                 }
             }

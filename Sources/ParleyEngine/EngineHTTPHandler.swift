@@ -168,7 +168,7 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func respondRejected(_ error: EngineRequestError, request: EngineRequest, responder: HTTPResponder) {
         // The reference checks the sid before transport rules, so an unknown sid wins.
-        if error == .badRequest, let sid = request.query["sid"], core.session(id: sid) == nil {
+        if error == .badRequest, let sid = request.queryValue("sid"), core.session(id: sid) == nil {
             responder.respond(error: .sessionIDUnknown)
         } else {
             responder.respond(error: error)

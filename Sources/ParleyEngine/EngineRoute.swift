@@ -38,13 +38,13 @@ enum EngineRoute: Sendable {
             self = .preflight(headers)
             return
         }
-        guard let name = request.query["transport"], let transport = EngineTransportKind(rawValue: name),
+        guard let name = request.queryValue("transport"), let transport = EngineTransportKind(rawValue: name),
             configuration.transports.contains(transport)
         else {
             self = .reject(.transportUnknown)
             return
         }
-        guard request.query["EIO"] == "4" else {
+        guard request.queryValue("EIO") == "4" else {
             self = .reject(.unsupportedProtocolVersion)
             return
         }
@@ -52,7 +52,7 @@ enum EngineRoute: Sendable {
             self = .reject(.forbidden)
             return
         }
-        let sid = request.query["sid"]
+        let sid = request.queryValue("sid")
         switch (transport, sid) {
         case (.websocket, _) where request.method != .GET || !isUpgrade:
             self = .reject(sid == nil && request.method != .GET ? .badHandshakeMethod : .badRequest)

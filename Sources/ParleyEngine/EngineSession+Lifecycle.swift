@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import ParleyProtocol
+import Synchronization
 
 extension EngineSession {
     /// Ends the session for `reason`, telling the client as `Protocol/engine.md` § 9.2 says.
@@ -73,7 +74,11 @@ extension EngineSession {
         outbound.removeAll()
         logger.debug("session closed", metadata: ["parley.reason": "\(reason)"])
         core.handler.session(self, closedWith: reason)
-        closedPromise.succeed(reason)
+        let waiting = closing.withLock { closing in
+            closing.reason = reason
+            return closing.promise
+        }
+        waiting?.succeed(reason)
     }
 
     // MARK: Timer

@@ -2,6 +2,7 @@ import Logging
 public import NIOCore
 import NIOWebSocket
 public import ParleyProtocol
+import Synchronization
 
 /// One Engine.IO session: a client known by its `sid`, on polling or WebSocket.
 ///
@@ -57,7 +58,8 @@ public final class EngineSession: @unchecked Sendable {
     /// Frames were written to the WebSocket and await the end-of-tick flush.
     var webSocketUnflushed = false
     let flusher: LoopFlusher
-    let closedPromise: EventLoopPromise<EngineCloseReason>
+    /// Who waits for the end, and how it ended; the promise is made only when someone asks.
+    let closing = Mutex<(promise: EventLoopPromise<EngineCloseReason>?, reason: EngineCloseReason?)>((nil, nil))
 
     init(core: EngineServerCore, eventLoop: any EventLoop, request: EngineRequest, transport: Transport) {
         self.id = SessionID.make()
@@ -73,12 +75,19 @@ public final class EngineSession: @unchecked Sendable {
         if case .polling = transport, configuration.allowUpgrades, configuration.transports.contains(.websocket) {
             self.upgrade = UpgradeStateMachine(timeout: TimeAmount(configuration.upgradeTimeout))
         }
-        self.closedPromise = eventLoop.makePromise()
         self.flusher = core.flusher(for: eventLoop)
     }
 
     /// Completes with the reason once the session has ended.
-    public var closeFuture: EventLoopFuture<EngineCloseReason> { closedPromise.futureResult }
+    public var closeFuture: EventLoopFuture<EngineCloseReason> {
+        closing.withLock { closing in
+            if let reason = closing.reason { return eventLoop.makeSucceededFuture(reason) }
+            if let promise = closing.promise { return promise.futureResult }
+            let promise = eventLoop.makePromise(of: EngineCloseReason.self)
+            closing.promise = promise
+            return promise.futureResult
+        }
+    }
 
     /// The transport the session currently uses. Call on ``eventLoop`` only (as in handler callbacks).
     public var transportKind: EngineTransportKind {

@@ -3,12 +3,14 @@ import NIOCore
 import NIOWebSocket
 import ParleyProtocol
 
-/// Carries one WebSocket's frames to and from its session.
+/// Reads one WebSocket's frames and carries them to its session.
 ///
 /// Event-loop confined; not `Sendable`. A WebSocket without `sid` opens a new session on this
 /// connection's event loop; with a `sid` it is an upgrade probe for an existing session.
+/// It parses the frames itself (``WebSocketFrameParser``) straight from the connection's
+/// bytes: one handler per connection instead of a decoder, a reassembler and this one.
 final class EngineWebSocketHandler: ChannelInboundHandler {
-    typealias InboundIn = WebSocketFrame
+    typealias InboundIn = ByteBuffer
 
     private let core: EngineServerCore
     private let request: EngineRequest
@@ -17,12 +19,14 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
     private var socketID: ObjectIdentifier?
     private var failed = false
     private let writer: WebSocketFrameWriter
+    private var parser: WebSocketFrameParser
 
     init(core: EngineServerCore, request: EngineRequest, sid: String?, writer: WebSocketFrameWriter) {
         self.core = core
         self.request = request
         self.sid = sid
         self.writer = writer
+        self.parser = WebSocketFrameParser(maxMessageSize: core.configuration.maxPayloadBytes)
     }
 
     private func transport(_ context: ChannelHandlerContext) -> WebSocketTransport {
@@ -48,20 +52,24 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
         guard !failed else { return }
-        guard frame.maskKey != nil else {
-            fail(context: context, code: .protocolError, reason: EngineCloseReason(.transportError, detail: "unmasked client frame"))
-            return
+        do {
+            try parser.parse(unwrapInboundIn(data)) { frame in
+                guard !failed else { return }
+                received(frame, context: context)
+            }
+        } catch WebSocketFrameParser.Failure.tooLarge {
+            let reason = EngineCloseReason(.payloadTooLarge, detail: "message above \(core.configuration.maxPayloadBytes) bytes")
+            fail(context: context, code: .messageTooLarge, reason: reason)
+        } catch {
+            let detail = (error as? WebSocketFrameParser.Failure).map { "\($0)" } ?? "\(error)"
+            fail(context: context, code: .protocolError, reason: EngineCloseReason(.transportError, detail: detail))
         }
-        guard !frame.rsv1, !frame.rsv2, !frame.rsv3 else {
-            // No extension is negotiated, so no reserved bit may be set.
-            fail(context: context, code: .protocolError, reason: EngineCloseReason(.transportError, detail: "reserved bits set"))
-            return
-        }
-        switch frame.opcode {
-        case .text:
-            let text = frame.unmaskedData
+    }
+
+    private func received(_ frame: WebSocketFrameParser.Frame, context: ChannelHandlerContext) {
+        switch frame {
+        case .text(let text):
             do {
                 deliver(try EnginePacketCodec.decode(text: text))
             } catch {
@@ -69,17 +77,15 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
                 let reason = EngineCloseReason(error.code == .invalidUTF8 ? .transportError : .parseError, detail: error.description)
                 fail(context: context, code: code, reason: reason)
             }
-        case .binary:
-            deliver(EnginePacketCodec.decode(binary: frame.unmaskedData))
-        case .ping:
-            transport(context).write(frame: .pong, payload: frame.unmaskedData)
-        case .connectionClose:
-            var data = frame.unmaskedData
-            transport(context).close(code: data.readWebSocketErrorCode() ?? .normalClosure)
-        case .pong, .continuation:
+        case .binary(let bytes):
+            deliver(EnginePacketCodec.decode(binary: bytes))
+        case .ping(let payload):
+            transport(context).write(frame: .pong, payload: payload)
+        case .close(var payload):
+            failed = true
+            transport(context).close(code: payload.readWebSocketErrorCode() ?? .normalClosure)
+        case .pong:
             break
-        default:
-            fail(context: context, code: .protocolError, reason: EngineCloseReason(.transportError, detail: "unknown opcode"))
         }
     }
 
@@ -98,17 +104,7 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let tooLarge: Bool
-        switch error {
-        case NIOWebSocketError.invalidFrameLength, NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
-            tooLarge = true
-        default:
-            tooLarge = false
-        }
-        let reason = tooLarge
-            ? EngineCloseReason(.payloadTooLarge, detail: "message above \(core.configuration.maxPayloadBytes) bytes")
-            : EngineCloseReason(.transportError, detail: "\(error)")
-        fail(context: context, code: tooLarge ? .messageTooLarge : .protocolError, reason: reason)
+        fail(context: context, code: .protocolError, reason: EngineCloseReason(.transportError, detail: "\(error)"))
     }
 
     private func deliver(_ packet: EnginePacket) {

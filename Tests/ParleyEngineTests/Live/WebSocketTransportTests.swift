@@ -85,8 +85,8 @@ struct WebSocketTransportTests {
         }
         defer { Task { await server.stop() } }
         let (socket, handshake) = try await server.webSocketHandshake()
-        // A frame header announcing 19 bytes, then nothing: the frame never completes.
-        socket.sendRaw([0xFF, 0xFE, 0x00, 0x13, 0x37, 0x42, 0x42, 0x42])
+        // A valid text frame header announcing 19 bytes, then nothing: the frame never completes.
+        socket.sendRaw([0x81, 0xFE, 0x00, 0x13, 0x37, 0x42, 0x42, 0x42])
         #expect(try await server.recorder.nextClose(sid: handshake.sid).code == .pingTimeout)
         #expect(await socket.waitForClose())
     }
