@@ -11,7 +11,7 @@ public struct EngineRequest: Sendable {
     public var uri: String
     /// The path part of ``uri``.
     public var path: String {
-        uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
+        uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(uri[..<$0]) } ?? uri
     }
     /// The decoded query parameters; for a repeated name, the last value. Parsed from ``uri``
     /// on each access: a session keeps only the request line, not a dictionary.
@@ -31,36 +31,59 @@ public struct EngineRequest: Sendable {
     public init(method: HTTPMethod, uri: String, headers: HTTPHeaders, remoteAddress: SocketAddress?, time: Date = Date()) {
         self.method = method
         self.uri = uri
-        // The decoder's header list is reserved for many more entries than a request has; a
-        // session keeps its request for its whole life, so keep an exact-size copy.
-        self.headers = HTTPHeaders(headers.map { ($0.name, $0.value) })
+        self.headers = headers
         self.remoteAddress = remoteAddress
         self.time = time
     }
 
     /// The decoded value of the query parameter `name` (the last one when repeated), without
-    /// building the whole ``query``.
+    /// building the whole ``query``. Works on the bytes: every request asks for two or three.
     public func queryValue(_ name: String) -> String? {
-        guard let mark = uri.firstIndex(of: "?") else { return nil }
         var found: Substring?
-        for pair in uri[uri.index(after: mark)...].split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = parts[0]
-            let matches = key.contains(where: { $0 == "%" || $0 == "+" }) ? Self.percentDecoded(key) == name : key == name
-            if matches { found = parts.count > 1 ? parts[1] : "" }
+        Self.forEachQueryPair(uri) { key, value in
+            let matches = Self.needsDecoding(key) ? Self.percentDecoded(key) == name : key.utf8.elementsEqual(name.utf8)
+            if matches { found = value }
         }
-        return found.map { value in
-            value.contains(where: { $0 == "%" || $0 == "+" }) ? Self.percentDecoded(value) : String(value)
+        return found.map { Self.needsDecoding($0) ? Self.percentDecoded($0) : String($0) }
+    }
+
+    /// A copy whose header list is exactly as long as it needs to be: the HTTP decoder reserves
+    /// room for many more headers than a request has, and a session keeps its request for its
+    /// whole life.
+    func compacted() -> EngineRequest {
+        var copy = self
+        copy.headers = HTTPHeaders(headers.map { ($0.name, $0.value) })
+        return copy
+    }
+
+    /// Calls `body` with each raw (still encoded) name and value of the query, in order.
+    private static func forEachQueryPair(_ uri: String, _ body: (Substring, Substring) -> Void) {
+        let utf8 = uri.utf8
+        guard let mark = utf8.firstIndex(of: UInt8(ascii: "?")) else { return }
+        var start = utf8.index(after: mark)
+        while start < utf8.endIndex {
+            let end = utf8[start...].firstIndex(of: UInt8(ascii: "&")) ?? utf8.endIndex
+            if start < end {
+                let pair = uri[start..<end]
+                if let equals = pair.utf8.firstIndex(of: UInt8(ascii: "=")) {
+                    body(pair[..<equals], pair[pair.utf8.index(after: equals)...])
+                } else {
+                    body(pair, "")
+                }
+            }
+            start = end < utf8.endIndex ? utf8.index(after: end) : end
         }
+    }
+
+    private static func needsDecoding(_ text: Substring) -> Bool {
+        text.utf8.contains { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }
     }
 
     /// The decoded name/value pairs of the query, in order.
     static func queryPairs(_ uri: String) -> [(String, String)] {
-        guard let mark = uri.firstIndex(of: "?") else { return [] }
-        return uri[uri.index(after: mark)...].split(separator: "&", omittingEmptySubsequences: true).map { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            return (percentDecoded(parts[0]), parts.count > 1 ? percentDecoded(parts[1]) : "")
-        }
+        var pairs: [(String, String)] = []
+        forEachQueryPair(uri) { pairs.append((percentDecoded($0), percentDecoded($1))) }
+        return pairs
     }
 
     private static func percentDecoded(_ text: Substring) -> String {

@@ -65,7 +65,7 @@ public final class EngineSession: @unchecked Sendable {
         self.id = SessionID.make()
         self.core = core
         self.eventLoop = eventLoop
-        self.request = request
+        self.request = request.compacted()
         self.transport = transport
         let configuration = core.configuration
         self.heartbeat = HeartbeatStateMachine(
