@@ -58,6 +58,7 @@ public final class EngineSession: @unchecked Sendable {
     /// Frames were written to the WebSocket and await the end-of-tick flush.
     var webSocketUnflushed = false
     let flusher: LoopFlusher
+    let maxQueuedPackets: Int
     /// Who waits for the end, and how it ended; the promise is made only when someone asks.
     let closing = Mutex<(promise: EventLoopPromise<EngineCloseReason>?, reason: EngineCloseReason?)>((nil, nil))
 
@@ -76,6 +77,7 @@ public final class EngineSession: @unchecked Sendable {
             self.upgrade = UpgradeStateMachine(timeout: TimeAmount(configuration.upgradeTimeout))
         }
         self.flusher = core.flusher(for: eventLoop)
+        self.maxQueuedPackets = configuration.maxQueuedPackets
     }
 
     /// Completes with the reason once the session has ended.
@@ -256,18 +258,18 @@ public final class EngineSession: @unchecked Sendable {
     // MARK: Outbound queue
 
     func enqueue(_ packet: OutboundPacket) -> Bool {
-        eventLoop.preconditionInEventLoop()
+        eventLoop.assertInEventLoop()
         guard case .open = phase else { return false }
-        guard outbound.count < core.configuration.maxQueuedPackets else {
-            close(EngineCloseReason(.slowConsumer, detail: "\(outbound.count) packets queued"))
-            return false
-        }
         // The common case on a WebSocket: nothing queued and room in the connection. The frame
         // goes to the channel at once and only the flush waits for the end of the tick.
         if outbound.isEmpty, case .websocket(let socket) = transport, socket.isWritable, socket.writeWithoutFlush(packet) {
             webSocketUnflushed = true
             scheduleFlush()
             return true
+        }
+        guard outbound.count < maxQueuedPackets else {
+            close(EngineCloseReason(.slowConsumer, detail: "\(outbound.count) packets queued"))
+            return false
         }
         outbound.append(packet)
         scheduleFlush()

@@ -13,7 +13,8 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private let core: EngineServerCore
-    private let request: EngineRequest
+    /// The upgrade request, until the session takes it (the session keeps a compact copy).
+    private var request: EngineRequest?
     private let sid: String?
     private var session: EngineSession?
     private var socketID: ObjectIdentifier?
@@ -36,6 +37,8 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         let socket = transport(context)
         socketID = socket.id
+        let request = self.request
+        self.request = nil
         if let sid {
             guard let session = core.session(id: sid) else {
                 socket.close(code: .policyViolation)
@@ -44,6 +47,7 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
             self.session = session
             session.onLoop { $0.probeOpened(socket) }
         } else {
+            guard let request else { return }
             let session = EngineSession(core: core, eventLoop: context.eventLoop, request: request, transport: .websocket(socket))
             self.session = session
             core.register(session)

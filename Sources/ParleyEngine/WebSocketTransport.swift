@@ -6,10 +6,13 @@ import ParleyProtocol
 /// when the connection lives on another one. A class: sessions pass it around on every write.
 final class WebSocketTransport: Sendable {
     let channel: any Channel
+    /// The connection's loop, read once.
+    private let eventLoop: any EventLoop
     private let writer: NIOLoopBound<WebSocketFrameWriter>
 
     init(channel: any Channel, writer: WebSocketFrameWriter) {
         self.channel = channel
+        self.eventLoop = channel.eventLoop
         self.writer = NIOLoopBound(writer, eventLoop: channel.eventLoop)
     }
 
@@ -17,9 +20,13 @@ final class WebSocketTransport: Sendable {
     ///
     /// - Returns: `false` (nothing written) from another loop.
     func writeWithoutFlush(_ packet: OutboundPacket) -> Bool {
-        guard channel.eventLoop.inEventLoop else { return false }
+        guard eventLoop.inEventLoop else { return false }
         let writer = self.writer.value
-        Self.frame(CollectionOfOne(packet), allocator: channel.allocator) { writer.write($0) }
+        if case .prepared(let prepared) = packet {
+            writer.write(prepared.webSocketFrame)
+        } else {
+            Self.frame(CollectionOfOne(packet), allocator: channel.allocator) { writer.write($0) }
+        }
         return true
     }
 
