@@ -47,12 +47,14 @@ public struct EngineRequest: Sendable {
         return found.map { Self.needsDecoding($0) ? Self.percentDecoded($0) : String($0) }
     }
 
-    /// A copy whose header list is exactly as long as it needs to be: the HTTP decoder reserves
-    /// room for many more headers than a request has, and a session keeps its request for its
-    /// whole life.
+    /// A copy to keep for a session's whole life: its header list exactly as long as it needs
+    /// to be (the HTTP decoder reserves room for many more), without the WebSocket handshake's
+    /// own `Sec-WebSocket-*` headers, which mean nothing once the connection is upgraded.
     func compacted() -> EngineRequest {
         var copy = self
-        copy.headers = HTTPHeaders(headers.map { ($0.name, $0.value) })
+        copy.headers = HTTPHeaders(headers.compactMap { header in
+            header.name.utf8.count > 14 && header.name.lowercased().hasPrefix("sec-websocket-") ? nil : (header.name, header.value)
+        })
         return copy
     }
 
