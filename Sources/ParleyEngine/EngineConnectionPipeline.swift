@@ -23,35 +23,13 @@ final class EngineConnectionPipeline {
     private weak var http: EngineHTTPHandler?
     private var upgrade: HTTPServerUpgradeHandler?
     private var gate: UpgradeGate?
-    private let upgrader: NIOWebSocketServerUpgrader
+    private let upgrader: EngineWebSocketUpgrader
 
     init(channel: any Channel, core: EngineServerCore) {
         self.channel = channel
         self.core = core
         self.idle = IdleStateHandler(readTimeout: TimeAmount(core.configuration.idleConnectionTimeout))
-        let maxPayload = core.configuration.maxPayloadBytes
-        self.upgrader = NIOWebSocketServerUpgrader(
-            maxFrameSize: maxPayload,
-            automaticErrorHandling: false,
-            shouldUpgrade: { channel, head in
-                channel.eventLoop.makeSucceededFuture(EngineServer.shouldUpgrade(channel, head, core: core))
-            },
-            upgradePipelineHandler: { channel, head in
-                channel.eventLoop.makeCompletedFuture {
-                    let request = EngineRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: channel.remoteAddress)
-                    // Frames go out already encoded, below NIO's frame encoder (which stays
-                    // unused), and come in through the engine's own parser: NIO's frame decoder
-                    // is taken out again.
-                    let sync = channel.pipeline.syncOperations
-                    let writer = WebSocketFrameWriter()
-                    try sync.addHandler(writer, position: .first)
-                    sync.removeHandler(try sync.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self), promise: nil)
-                    try sync.addHandler(
-                        EngineWebSocketHandler(core: core, request: request, sid: request.queryValue("sid"), writer: writer)
-                    )
-                }
-            }
-        )
+        self.upgrader = EngineWebSocketUpgrader(core: core)
     }
 
     /// Adds every handler to the channel.

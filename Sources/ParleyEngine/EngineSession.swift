@@ -15,7 +15,8 @@ public final class EngineSession: @unchecked Sendable {
     public let id: String
     /// The event loop this session's state lives on.
     public let eventLoop: any EventLoop
-    /// The HTTP request that opened the session.
+    /// The HTTP request that opened the session, without the WebSocket handshake's own
+    /// `Sec-WebSocket-*` headers.
     public let request: EngineRequest
 
     let core: EngineServerCore

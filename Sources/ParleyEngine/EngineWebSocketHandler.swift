@@ -19,22 +19,45 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
     private var session: EngineSession?
     private var socketID: ObjectIdentifier?
     private var failed = false
-    private let writer: WebSocketFrameWriter
     private var parser: WebSocketFrameParser
+    /// Set while the handler is in the pipeline: frames are written through it.
+    private var context: ChannelHandlerContext?
 
-    init(core: EngineServerCore, request: EngineRequest, sid: String?, writer: WebSocketFrameWriter) {
+    init(core: EngineServerCore, request: EngineRequest, sid: String?) {
         self.core = core
         self.request = request
         self.sid = sid
-        self.writer = writer
         self.parser = WebSocketFrameParser(maxMessageSize: core.configuration.maxPayloadBytes)
     }
 
     private func transport(_ context: ChannelHandlerContext) -> WebSocketTransport {
-        WebSocketTransport(channel: context.channel, writer: writer)
+        WebSocketTransport(channel: context.channel, handler: self)
     }
 
+    // MARK: Writing (on the channel's loop, for ``WebSocketTransport``)
+
+    /// Writes frames that are already encoded (no other handler sits between this one and the
+    /// socket once the connection is upgraded).
+    func write(_ frames: ByteBuffer, promise: EventLoopPromise<Void>? = nil) {
+        guard let context else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        context.write(NIOAny(frames), promise: promise)
+    }
+
+    func flush() {
+        context?.flush()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: Reading
+
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         let socket = transport(context)
         socketID = socket.id
         let request = self.request

@@ -8,12 +8,12 @@ final class WebSocketTransport: Sendable {
     let channel: any Channel
     /// The connection's loop, read once.
     private let eventLoop: any EventLoop
-    private let writer: NIOLoopBound<WebSocketFrameWriter>
+    private let writer: NIOLoopBound<EngineWebSocketHandler>
 
-    init(channel: any Channel, writer: WebSocketFrameWriter) {
+    init(channel: any Channel, handler: EngineWebSocketHandler) {
         self.channel = channel
         self.eventLoop = channel.eventLoop
-        self.writer = NIOLoopBound(writer, eventLoop: channel.eventLoop)
+        self.writer = NIOLoopBound(handler, eventLoop: channel.eventLoop)
     }
 
     /// Writes one packet's frame without flushing, when called on the connection's own loop.
