@@ -51,10 +51,14 @@ public struct EngineRequest: Sendable {
     /// to be (the HTTP decoder reserves room for many more), without the WebSocket handshake's
     /// own `Sec-WebSocket-*` headers, which mean nothing once the connection is upgraded.
     func compacted() -> EngineRequest {
+        let kept = headers.filter { header in
+            !(header.name.utf8.count > 14 && header.name.lowercased().hasPrefix("sec-websocket-"))
+        }
+        var list: [(String, String)] = []
+        list.reserveCapacity(kept.count)
+        for header in kept { list.append((header.name, header.value)) }
         var copy = self
-        copy.headers = HTTPHeaders(headers.compactMap { header in
-            header.name.utf8.count > 14 && header.name.lowercased().hasPrefix("sec-websocket-") ? nil : (header.name, header.value)
-        })
+        copy.headers = HTTPHeaders(list)
         return copy
     }
 
