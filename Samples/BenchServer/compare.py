@@ -7,7 +7,8 @@ test venv that Tests/run.sh creates):
 
 Each server runs pinned to core 0 and the load generator to core 1 (taskset), so the figures
 that matter are the server's CPU microseconds per message, read from /proc by the generator.
-Prints one markdown table and writes every JSON line to .build/bench/compare.jsonl.
+Every scenario starts a fresh server. Prints one markdown table, with DESIGN.md's target for
+Parley next to each row, and writes every JSON line to .build/bench/compare.jsonl.
 """
 
 import argparse
@@ -49,7 +50,7 @@ def main():
     options = parser.parse_args()
     seconds = "3" if options.quick else "10"
     scenarios = [
-        ("echo, closed loop, 50 clients", "echo", ["--rate", "0", "--clients", "50", "--duration", seconds]),
+        ("echo, max rate (closed loop, 50 clients)", "echo", ["--rate", "0", "--clients", "50", "--duration", seconds]),
         ("echo 1 000/s", "echo", ["--rate", "1000", "--clients", "50", "--duration", seconds]),
         ("echo 5 000/s", "echo", ["--rate", "5000", "--clients", "50", "--duration", seconds]),
         ("echo 10 000/s", "echo", ["--rate", "10000", "--clients", "50", "--duration", seconds]),
@@ -92,10 +93,29 @@ def main():
             parts.append(f"{rss:.1f} KiB RSS/conn")
         return "; ".join(parts)
 
-    print("| scenario | Parley | python-socketio |")
-    print("| --- | --- | --- |")
-    for title, _, _ in scenarios:
-        print(f"| {title} | {cell(results[('parley', title)])} | {cell(results[('python-socketio', title)])} |")
+    print("| scenario | Parley | python-socketio | Parley target | met |")
+    print("| --- | --- | --- | --- | --- |")
+    for title, scenario, _ in scenarios:
+        parley = results[("parley", title)]
+        target, met = verdict(scenario, parley)
+        print(f"| {title} | {cell(parley)} | {cell(results[('python-socketio', title)])} | {target} | {met} |")
+
+
+# DESIGN.md's targets for Parley, per scenario: (what, the figure, is it met).
+TARGETS = {
+    "echo": ("≤ 10 µs CPU per echo", "server_cpu_us_per_message", lambda value: value <= 10),
+    "fanout": ("≤ 7 µs CPU per delivery", "server_cpu_us_per_message", lambda value: value <= 7),
+    "polling": ("≥ 20 000 round trips/s", "throughput_per_s", lambda value: value >= 20_000),
+    "connect": ("≤ 4 KiB RSS per connection", "server_rss_per_connection_kib", lambda value: value <= 4),
+}
+
+
+def verdict(scenario, figures):
+    what, key, holds = TARGETS[scenario]
+    value = figures.get(key)
+    if value is None:
+        return what, "no figure"
+    return what, "yes" if holds(value) else "**no**"
 
 
 if __name__ == "__main__":

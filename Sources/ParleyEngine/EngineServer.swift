@@ -68,7 +68,7 @@ public final class EngineServer: Service, Sendable {
             // in a loop: the connections already open keep being served.
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler())
+                    try channel.pipeline.syncOperations.addHandler(AcceptPause(logger: core.logger))
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
