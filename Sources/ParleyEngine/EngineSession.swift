@@ -265,7 +265,7 @@ public final class EngineSession: @unchecked Sendable {
         // goes to the channel at once and only the flush waits for the end of the tick.
         if outbound.isEmpty, case .websocket(let socket) = transport, socket.isWritable, socket.writeWithoutFlush(packet) {
             webSocketUnflushed = true
-            scheduleFlush()
+            flusher.wrote(self)
             return true
         }
         guard outbound.count < maxQueuedPackets else {
