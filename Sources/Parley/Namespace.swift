@@ -110,26 +110,12 @@ public final class Namespace: Sendable {
     /// The sockets a broadcast selects.
     func recipients(of operation: BroadcastOperator) -> [Socket] {
         state.withLock { state in
-            if operation.rooms.count == 1, operation.exceptRooms.isEmpty, let room = operation.rooms.first {
-                // The usual case, one room: its members straight from the table, no set built.
-                var selected: [Socket] = []
-                if let members = state.rooms.members[room] {
-                    selected.reserveCapacity(members.count + 1)
-                    for id in members where id != operation.exceptSocket {
-                        if let socket = state.sockets[id] { selected.append(socket) }
-                    }
-                }
-                // A socket's own room is implicit (and never listed among the members).
-                if room != operation.exceptSocket, let owner = state.sockets[room] { selected.append(owner) }
-                return selected
-            }
-            var selected = state.rooms.recipients(
+            state.rooms.recipients(
                 rooms: operation.rooms,
                 exceptRooms: operation.exceptRooms,
+                exceptSocket: operation.exceptSocket,
                 sockets: state.sockets
-            )
-            if let sender = operation.exceptSocket { selected.remove(sender) }
-            return selected.compactMap { state.sockets[$0] }
+            ).compactMap { state.sockets[$0] }
         }
     }
 }

@@ -38,12 +38,23 @@ struct RoomTable: Sendable {
         return rooms
     }
 
-    /// The sockets selected by a broadcast: in any of `rooms` (every socket when empty), not
-    /// in any of `exceptRooms`, and not `exceptSocket`.
+    /// The ids of the sockets selected by a broadcast: in any of `rooms` (every socket when
+    /// empty), not in any of `exceptRooms`, and not `exceptSocket`.
     ///
     /// - Parameter sockets: every socket of the namespace, by id (a room named by a socket id
     ///   holds that socket).
-    func recipients(rooms: Set<String>, exceptRooms: Set<String>, sockets: [String: some Any]) -> Set<String> {
+    func recipients(rooms: Set<String>, exceptRooms: Set<String>, exceptSocket: String?, sockets: [String: some Any]) -> [String] {
+        if rooms.count == 1, exceptRooms.isEmpty, let room = rooms.first {
+            // The usual case, one room: its members as they are, no set built.
+            var selected: [String] = []
+            if let members = members[room] {
+                selected.reserveCapacity(members.count + 1)
+                for id in members where id != exceptSocket { selected.append(id) }
+            }
+            // The owner of a socket's own room is never listed among its members.
+            if room != exceptSocket, sockets[room] != nil { selected.append(room) }
+            return selected
+        }
         var selected: Set<String>
         if rooms.isEmpty {
             selected = Set(sockets.keys)
@@ -58,6 +69,7 @@ struct RoomTable: Sendable {
             if let members = members[room] { selected.subtract(members) }
             selected.remove(room)
         }
-        return selected
+        if let exceptSocket { selected.remove(exceptSocket) }
+        return Array(selected)
     }
 }
