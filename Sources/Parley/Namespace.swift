@@ -22,6 +22,8 @@ public final class Namespace: Sendable {
     let core: SocketServerCore
     private let state: Mutex<State>
     private let ackIDs = Atomic<UInt64>(0)
+    /// Created on demand from a client-chosen name; removed when its last socket leaves.
+    let isDynamicChild: Bool
 
     struct State: Sendable {
         var sockets: [String: Socket] = [:]
@@ -33,6 +35,7 @@ public final class Namespace: Sendable {
     init(name: String, core: SocketServerCore, inheriting parent: Namespace? = nil) {
         self.name = name
         self.core = core
+        self.isDynamicChild = parent != nil
         var state = State()
         if let parent {
             let inherited = parent.state.withLock { ($0.middlewares, $0.connectionHandlers) }
@@ -86,11 +89,16 @@ public final class Namespace: Sendable {
     }
 
     func remove(_ socket: Socket) {
-        state.withLock { state in
+        let empty = state.withLock { state in
             state.sockets[socket.id] = nil
             state.rooms.leaveAll(socket.id)
+            return state.sockets.isEmpty
         }
+        if empty, isDynamicChild { core.removeIfEmpty(self) }
     }
+
+    /// Whether no socket is connected.
+    var isEmpty: Bool { state.withLock { $0.sockets.isEmpty } }
 
     func join(_ socketID: String, _ rooms: [String]) {
         state.withLock { state in

@@ -7,6 +7,9 @@ import Synchronization
 /// Waits for the acknowledgement of one emitted event.
 struct AckWaiter: Sendable {
     let complete: @Sendable (Result<SocketArguments, any Error>) -> Void
+    /// The deadline's timer, cancelled as soon as the ack arrives or the socket leaves, so a
+    /// broadcast to many sockets leaves no live timers behind once they all answered.
+    var timer: Scheduled<Void>?
 }
 
 extension Socket {
@@ -72,13 +75,24 @@ extension Socket {
             complete(.failure(SocketDisconnectedError(reason: SocketDisconnectReason(.transportClose))))
             return
         }
-        transport.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
-            takeAck(id)?.complete(.failure(AckTimeout()))
+        // Weak: a socket that left must not be kept alive by its unanswered acks' timers.
+        let timer = transport.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [weak self] () -> Void in
+            self?.takeAck(id)?.complete(.failure(AckTimeout()))
         }
+        let waiting = state.withLock { state in
+            guard state.pendingAcks[id] != nil else { return false }
+            state.pendingAcks[id]?.timer = timer
+            return true
+        }
+        // Answered (or the socket left) before the timer was in place.
+        if !waiting { timer.cancel() }
     }
 
+    /// Removes the waiter of ack `id` and cancels its timer.
     private func takeAck(_ id: UInt64) -> AckWaiter? {
-        state.withLock { $0.pendingAcks.removeValue(forKey: id) }
+        let waiter = state.withLock { $0.pendingAcks.removeValue(forKey: id) }
+        waiter?.timer?.cancel()
+        return waiter
     }
 
     /// Writes an encoded packet to this socket's connection.
@@ -158,7 +172,10 @@ extension Socket {
             return (Array(state.pendingAcks.values), state.disconnectHandlers)
         }
         namespace.remove(self)
-        for ack in acks { ack.complete(.failure(SocketDisconnectedError(reason: reason))) }
+        for ack in acks {
+            ack.timer?.cancel()
+            ack.complete(.failure(SocketDisconnectedError(reason: reason)))
+        }
         namespace.core.logger.debug("socket disconnected", metadata: ["parley.nsp": "\(namespace.name)", "parley.socket": "\(id)", "parley.reason": "\(reason)"])
         for handler in handlers { handler(reason) }
     }

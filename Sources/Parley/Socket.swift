@@ -55,9 +55,11 @@ public final class Socket: Sendable {
     public func on<Result: Encodable & Sendable>(_ event: String, answer handler: @escaping @Sendable (SocketEvent) async throws -> Result) {
         let logger = namespace.core.logger
         on(event) { event in
-            Task {
+            event.socket.client.spawn {
                 do {
                     try event.ack(try await handler(event))
+                } catch is CancellationError {
+                    // The server is shutting down.
                 } catch {
                     logger.error("event handler failed", metadata: ["parley.event": "\(event.name)", "parley.error": "\(error)"])
                 }

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import ParleyEngine
 import ParleyProtocol
+import Synchronization
 
 /// One Engine.IO connection seen by the Socket.IO layer: it reassembles packets and routes
 /// them to the sockets of each namespace the client joined.
@@ -16,6 +17,8 @@ final class SocketClient: @unchecked Sendable {
     private var connecting: Set<String> = []
     private var connectTimer: Scheduled<Void>?
     private var closed = false
+    /// Middlewares and async handlers of this connection in flight (they end on other threads).
+    private let pendingHandlers = Atomic<Int>(0)
     /// The server's logger with the engine session's id, built only when something is logged.
     private var logger: Logger {
         var logger = core.logger
@@ -81,27 +84,54 @@ final class SocketClient: @unchecked Sendable {
 
     // MARK: Connecting to a namespace
 
+    /// Runs `work` as a task the server tracks, at most
+    /// ``SocketServerConfiguration/maxPendingHandlersPerConnection`` at once for this
+    /// connection; past that the connection is closed, since its client sends faster than the
+    /// application answers. Call on the connection's loop or from a handler.
+    func spawn(_ work: @escaping @Sendable () async -> Void) {
+        let limit = core.configuration.maxPendingHandlersPerConnection
+        guard pendingHandlers.wrappingAdd(1, ordering: .relaxed).newValue <= limit else {
+            pendingHandlers.wrappingSubtract(1, ordering: .relaxed)
+            logger.warning("too many handlers in flight; closing the connection", metadata: ["parley.limit": "\(limit)"])
+            onLoop { client in
+                client.close(
+                    EngineCloseReason(.forcedClose, detail: "more than \(limit) handlers in flight"),
+                    socketReason: SocketDisconnectReason(.forcedServerClose)
+                )
+            }
+            return
+        }
+        let started = core.tasks.run { [self] in
+            await work()
+            pendingHandlers.wrappingSubtract(1, ordering: .relaxed)
+        }
+        if !started { pendingHandlers.wrappingSubtract(1, ordering: .relaxed) }
+    }
+
     private func connect(_ packet: SocketPacket) {
         let name = packet.namespace
         guard sockets[name] == nil, !connecting.contains(name) else { return }
-        guard let namespace = core.namespace(forConnecting: name) else {
+        guard let target = core.namespace(forConnecting: name) else {
             refuse(name, message: "Invalid namespace", data: nil)
             return
         }
         let handshake = SocketHandshake(namespace: name, authJSON: packet.payload, request: transport.request)
-        let middlewares = namespace.middlewares
+        let middlewares = target.middlewareSource.middlewares
         guard !middlewares.isEmpty else {
-            accept(namespace, handshake)
+            accept(target, handshake)
             return
         }
         connecting.insert(name)
-        Task {
+        spawn { [self] in
             var refusal: (String, (any Encodable & Sendable)?)?
             for middleware in middlewares {
                 do {
                     try await middleware(handshake)
                 } catch let error as ConnectError {
                     refusal = (error.message, error.data)
+                    break
+                } catch is CancellationError {
+                    refusal = ("Server shutting down", nil)
                     break
                 } catch {
                     self.logger.error("middleware failed", metadata: ["parley.nsp": "\(name)", "parley.error": "\(error)"])
@@ -116,16 +146,36 @@ final class SocketClient: @unchecked Sendable {
                 if let (message, data) = outcome {
                     client.refuse(name, message: message, data: data)
                 } else {
-                    client.accept(namespace, handshake)
+                    client.accept(target, handshake)
                 }
             }
         }
     }
 
-    private func accept(_ namespace: Namespace, _ handshake: SocketHandshake) {
-        let socket = Socket(namespace: namespace, handshake: handshake, client: self)
+    private func accept(_ target: NamespaceTarget, _ handshake: SocketHandshake) {
+        let namespace: Namespace
+        let socket: Socket
+        switch target {
+        case .existing(let existing):
+            namespace = existing
+            socket = Socket(namespace: namespace, handshake: handshake, client: self)
+            namespace.add(socket)
+        case .dynamic(let template):
+            var created: Socket?
+            let joined = core.joinDynamicNamespace(handshake.namespace, template: template) { child in
+                let socket = Socket(namespace: child, handshake: handshake, client: self)
+                child.add(socket)
+                created = socket
+            }
+            guard let joined, let created else {
+                logger.warning("dynamic namespace refused: maxDynamicNamespaces reached", metadata: ["parley.nsp": "\(handshake.namespace)"])
+                refuse(handshake.namespace, message: "Too many namespaces", data: nil)
+                return
+            }
+            namespace = joined
+            socket = created
+        }
         sockets[namespace.name] = socket
-        namespace.add(socket)
         connectTimer?.cancel()
         connectTimer = nil
         var payload = ByteBuffer()

@@ -74,11 +74,14 @@ public final class SocketServer: Service, Sendable {
     /// Runs until cancelled or a graceful shutdown, then shuts down.
     public func run() async throws {
         try await engine.run()
+        await core.tasks.shutdown()
     }
 
-    /// Closes every connection with `server shutting down` and stops listening.
+    /// Closes every connection with `server shutting down` and stops listening, then cancels
+    /// the middlewares and async handlers still running and waits for them.
     public func shutdown() async {
         await engine.shutdown()
+        await core.tasks.shutdown()
     }
 
     // MARK: Custom transports

@@ -8,6 +8,14 @@ public struct SocketServerConfiguration: Sendable {
     public var connectTimeout: Duration = .seconds(45)
     /// The most binary attachments one packet may announce.
     public var maxAttachments: Int = 10
+    /// The most namespaces created on demand from client-chosen names (`of(matching:)`) that
+    /// exist at once; a CONNECT past it is refused. An empty one is removed when its last
+    /// socket leaves.
+    public var maxDynamicNamespaces: Int = 1_000
+    /// The most `on(_:answer:)` handlers and middlewares running at once for one connection;
+    /// an event past it closes that connection (`forced close`), since its client sends faster
+    /// than the application answers.
+    public var maxPendingHandlersPerConnection: Int = 256
 
     /// Creates the default configuration.
     public init() {

@@ -12,6 +12,8 @@ final class SocketServerCore: Sendable {
     private let namespaces = Mutex<[String: Namespace]>([:])
     private let dynamicParents = Mutex<[(matches: @Sendable (String) -> Bool, parent: Namespace)]>([])
     private let clients = Mutex<[ObjectIdentifier: SocketClient]>([:])
+    /// Middlewares and async handlers in flight, owned by the server.
+    let tasks = HandlerTasks()
 
     init(configuration: SocketServerConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -35,19 +37,46 @@ final class SocketServerCore: Sendable {
         return parent
     }
 
-    /// The namespace a CONNECT for `name` joins: an existing one, or a child of the first
-    /// matching dynamic parent; `nil` for an unknown name.
-    func namespace(forConnecting name: String) -> Namespace? {
-        if let existing = namespaces.withLock({ $0[name] }) { return existing }
+    /// Where a CONNECT for `name` goes: an existing namespace, or the first dynamic template
+    /// whose predicate accepts the name (the child is created only once its middlewares let
+    /// the socket in); `nil` for an unknown name.
+    func namespace(forConnecting name: String) -> NamespaceTarget? {
+        if let existing = namespaces.withLock({ $0[name] }) { return .existing(existing) }
         let parents = dynamicParents.withLock { $0 }
         guard let match = parents.first(where: { $0.matches(name) }) else { return nil }
-        return namespaces.withLock { namespaces in
-            if let existing = namespaces[name] { return existing }
-            let child = Namespace(name: name, core: self, inheriting: match.parent)
+        return .dynamic(template: match.parent)
+    }
+
+    /// Adds `socket`'s id to the dynamic child `name` of `template`, creating the child if
+    /// needed; `nil` when ``SocketServerConfiguration/maxDynamicNamespaces`` exist already.
+    /// Creation and the first member go in under one lock, so an empty child being removed
+    /// never takes a new member with it.
+    func joinDynamicNamespace(_ name: String, template: Namespace, _ add: (Namespace) -> Void) -> Namespace? {
+        namespaces.withLock { namespaces in
+            if let existing = namespaces[name] {
+                add(existing)
+                return existing
+            }
+            let dynamicCount = namespaces.values.lazy.filter(\.isDynamicChild).count
+            guard dynamicCount < configuration.maxDynamicNamespaces else { return nil }
+            let child = Namespace(name: name, core: self, inheriting: template)
             namespaces[name] = child
+            add(child)
             return child
         }
     }
+
+    /// Removes `namespace` if it is a dynamic child with no socket left.
+    func removeIfEmpty(_ namespace: Namespace) {
+        guard namespace.isDynamicChild else { return }
+        namespaces.withLock { namespaces in
+            guard namespaces[namespace.name] === namespace, namespace.isEmpty else { return }
+            namespaces.removeValue(forKey: namespace.name)
+        }
+    }
+
+    /// The number of namespaces that exist (tests and metrics).
+    var namespaceCount: Int { namespaces.withLock { $0.count } }
 
     // MARK: Connections
 
@@ -63,6 +92,21 @@ final class SocketServerCore: Sendable {
 
     func closed(_ transport: any SocketTransport, reason: EngineCloseReason) {
         clients.withLock { $0.removeValue(forKey: ObjectIdentifier(transport)) }?.transportClosed(reason)
+    }
+}
+
+/// Where a CONNECT goes.
+enum NamespaceTarget {
+    case existing(Namespace)
+    /// A namespace to create from a dynamic template once the socket is let in.
+    case dynamic(template: Namespace)
+
+    /// The namespace whose middlewares run for the CONNECT.
+    var middlewareSource: Namespace {
+        switch self {
+        case .existing(let namespace): namespace
+        case .dynamic(let template): template
+        }
     }
 }
 

@@ -31,6 +31,11 @@ public struct EngineConfiguration: Sendable {
     /// The most packets a session queues for a client that does not read; past it the session
     /// closes with `slow consumer`.
     public var maxQueuedPackets: Int = 10_000
+    /// The most bytes of messages a session queues for a client that does not read; past it the
+    /// session closes with `slow consumer`. At most 1 GiB.
+    public var maxQueuedBytes: Int = 8 * 1024 * 1024
+    /// Limits on what peers may open; see ``Limits``.
+    public var limits = Limits()
     /// How long an HTTP connection may stay open with no request in flight.
     public var idleConnectionTimeout: Duration = .seconds(30)
     /// How long a graceful shutdown waits for sessions to receive their close packet.
@@ -45,6 +50,32 @@ public struct EngineConfiguration: Sendable {
 
     /// Creates the default configuration.
     public init() {}
+
+    /// Bounds on connections and sessions, so that one peer or a storm cannot exhaust the
+    /// server. `nil` means unlimited. See `Protocol/engine.md` § 10.
+    public struct Limits: Sendable, Hashable {
+        /// The most TCP connections open at once; a connection past it is answered `503` and
+        /// closed.
+        public var maxConnections: Int? = 200_000
+        /// The most live sessions opened from one client IP address; a handshake past it is
+        /// answered `429` (code 6). Clients behind one proxy or NAT share an address.
+        public var maxSessionsPerAddress: Int? = 1_000
+        /// The most handshakes (polling or WebSocket) accepted per second over the whole
+        /// server, with a burst of as many; a handshake past it is answered `503` (code 7).
+        public var maxHandshakesPerSecond: Int? = 5_000
+
+        /// Creates the default limits.
+        public init() {}
+
+        /// No limit at all (benchmarks, trusted networks).
+        public static var unlimited: Limits {
+            var limits = Limits()
+            limits.maxConnections = nil
+            limits.maxSessionsPerAddress = nil
+            limits.maxHandshakesPerSecond = nil
+            return limits
+        }
+    }
 
     /// A listening address.
     public enum BindAddress: Sendable, Hashable {
@@ -79,7 +110,9 @@ public struct CORSConfiguration: Sendable, Hashable {
 
     /// Which origins may call the endpoint.
     public var allowedOrigins: AllowedOrigins
-    /// Whether browsers may send cookies; the origin is then echoed, never `*`.
+    /// Whether browsers may send cookies; the origin is then echoed, never `*`. Credentials
+    /// with ``AllowedOrigins/any`` are refused when the server starts: they would let every
+    /// site act with a user's cookies.
     public var allowCredentials: Bool
     /// How long browsers may cache a preflight answer.
     public var maxAge: Duration

@@ -25,10 +25,16 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let core: EngineServerCore
     private var state = State.idle
-    /// From a request's head until its response's end has been written.
-    private var requestInFlight = false
-    /// Sessions that had a GET or POST on this connection, told when it closes.
-    private var sessionsSeen: [ObjectIdentifier: EngineSession] = [:]
+    /// A whole request was read and its response's end has not been written yet (a held GET,
+    /// say). Only then is a silent connection not idle: a request whose head or body stops
+    /// half-way is.
+    private var awaitingResponse = false
+    /// The current request's response was written (possibly before its body was read).
+    private var responded = true
+    /// The session whose GET or POST this connection carries now, told if it closes. One at a
+    /// time: HTTP/1.1 requests on a connection are handled in turn. Only that one is kept, so
+    /// a keep-alive connection that opened many sessions keeps none of them alive.
+    private var sessionInFlight: EngineSession?
 
     /// The connection's handlers, kept alive here (the upgrade gate refers to them weakly);
     /// `nil` on test pipelines without one.
@@ -42,7 +48,8 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            requestInFlight = true
+            responded = false
+            sessionInFlight = nil
             headReceived(head, context: context)
         case .body(let chunk):
             guard case .collecting(let session, let responder, var body) = state else { return }
@@ -54,19 +61,24 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             body.writeImmutableBuffer(chunk)
             state = .collecting(session, responder, body)
         case .end:
+            awaitingResponse = !responded
             endReceived(context: context)
         }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { requestInFlight = false }
+        if case .end = unwrapOutboundIn(data) {
+            responded = true
+            awaitingResponse = false
+            sessionInFlight = nil
+        }
         context.write(data, promise: promise)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            // A pending GET is a request in flight and is never idle.
-            if !requestInFlight { context.close(promise: nil) }
+            // A held GET is never idle; a request that stopped arriving is.
+            if !awaitingResponse { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -81,10 +93,10 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         let connectionID = ObjectIdentifier(context.channel)
-        for session in sessionsSeen.values {
+        if let session = sessionInFlight {
+            sessionInFlight = nil
             session.onLoop { $0.pollConnectionClosed(connectionID) }
         }
-        sessionsSeen.removeAll()
         context.fireChannelInactive()
     }
 
@@ -112,7 +124,7 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             tooLarge(responder, session: nil)
             return
         }
-        sessionsSeen[ObjectIdentifier(session)] = session
+        sessionInFlight = session
         state = .collecting(session, responder, context.channel.allocator.buffer(capacity: 0))
         session.onLoop { session in
             _ = session.postStarted(responder)
@@ -150,16 +162,19 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let error: EngineRequestError = known ? .badRequest : .sessionIDUnknown
             responder.respond(status: error.status, contentType: "application/json", body: ByteBuffer(string: error.body), closeConnection: true)
         case .handshake:
+            if let refusal = core.admitSession(for: request) {
+                responder.respond(error: refusal)
+                return
+            }
             let session = EngineSession(core: core, eventLoop: context.eventLoop, request: request, transport: .polling(.init()))
             core.register(session)
-            sessionsSeen[ObjectIdentifier(session)] = session
             session.openPolling(handshakeResponder: responder)
         case .poll(let sid):
             guard let session = core.session(id: sid) else {
                 responder.respond(error: .sessionIDUnknown)
                 return
             }
-            sessionsSeen[ObjectIdentifier(session)] = session
+            sessionInFlight = session
             session.onLoop { $0.pollReceived(responder) }
         case .post:
             preconditionFailure("POST requests are collected, not dispatched at their end")

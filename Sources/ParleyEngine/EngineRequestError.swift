@@ -8,7 +8,7 @@ public struct EngineRequestError: Error, Sendable, Hashable, CustomStringConvert
     public let code: Int
     /// The message in the JSON body.
     public let message: String
-    /// The HTTP status: 403 for `Forbidden`, 400 for the others.
+    /// The HTTP status: 403 for `Forbidden`, 429 and 503 for the limits, 400 for the others.
     public let status: HTTPResponseStatus
 
     private init(code: Int, message: String, status: HTTPResponseStatus = .badRequest) {
@@ -29,6 +29,12 @@ public struct EngineRequestError: Error, Sendable, Hashable, CustomStringConvert
     public static let forbidden = EngineRequestError(code: 4, message: "Forbidden", status: .forbidden)
     /// `EIO` is missing or not `4`.
     public static let unsupportedProtocolVersion = EngineRequestError(code: 5, message: "Unsupported protocol version")
+
+    /// The client's address has ``EngineConfiguration/Limits/maxSessionsPerAddress`` sessions
+    /// open already (HTTP 429).
+    public static let tooManySessions = EngineRequestError(code: 6, message: "Too many sessions from this address", status: .tooManyRequests)
+    /// The server takes no more handshakes this second (HTTP 503); the client retries later.
+    public static let serverBusy = EngineRequestError(code: 7, message: "Server busy", status: .serviceUnavailable)
 
     /// The JSON body.
     public var body: String { "{\"code\":\(code),\"message\":\"\(message)\"}" }

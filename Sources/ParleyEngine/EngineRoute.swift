@@ -52,6 +52,10 @@ enum EngineRoute: Sendable {
             self = .reject(.forbidden)
             return
         }
+        if transport == .websocket, isUpgrade, !cors.allowsWebSocket(request.headers) {
+            self = .reject(.forbidden)
+            return
+        }
         let sid = request.queryValue("sid")
         switch (transport, sid) {
         case (.websocket, _) where request.method != .GET || !isUpgrade:

@@ -24,7 +24,7 @@ public final class EngineServer: Service, Sendable {
         public let description: String
     }
 
-    private let core: EngineServerCore
+    let core: EngineServerCore
     private let group: any EventLoopGroup
     private let listener = Mutex<(any Channel)?>(nil)
     private let onServerRunning: (@Sendable (SocketAddress) async -> Void)?
@@ -48,6 +48,9 @@ public final class EngineServer: Service, Sendable {
 
     /// The number of live sessions.
     public var sessionCount: Int { core.sessionCount }
+
+    /// The number of open TCP connections (HTTP and WebSocket).
+    public var connectionCount: Int { core.connectionCount }
 
     /// The live session with this id, if any.
     public func session(id: String) -> EngineSession? { core.session(id: id) }
@@ -140,12 +143,34 @@ public final class EngineServer: Service, Sendable {
         guard !configuration.transports.isEmpty, configuration.path.hasPrefix("/") else {
             throw ConfigurationError(description: "at least one transport and a path starting with / are required")
         }
+        guard configuration.maxQueuedBytes > 0, configuration.maxQueuedBytes <= 1 << 30 else {
+            throw ConfigurationError(description: "maxQueuedBytes must be between 1 byte and 1 GiB, got \(configuration.maxQueuedBytes)")
+        }
+        let limits = configuration.limits
+        for (name, value) in [("maxConnections", limits.maxConnections), ("maxSessionsPerAddress", limits.maxSessionsPerAddress), ("maxHandshakesPerSecond", limits.maxHandshakesPerSecond)] {
+            if let value, value <= 0 { throw ConfigurationError(description: "limits.\(name) must be positive or nil, got \(value)") }
+        }
+        if let cors = configuration.cors, cors.allowCredentials, case .any = cors.allowedOrigins {
+            throw ConfigurationError(description: "CORS: allowCredentials with any origin would let every site use a visitor's cookies; list the allowed origins")
+        }
     }
 
     /// Builds one accepted connection's pipeline (see ``EngineConnectionPipeline``).
     static func configure(_ channel: any Channel, core: EngineServerCore) throws {
-        core.connectionOpened(channel)
+        guard core.connectionOpened(channel) else {
+            refuseConnection(channel, core: core)
+            return
+        }
         try EngineConnectionPipeline(channel: channel, core: core).install()
+    }
+
+    /// Answers a connection past ``EngineConfiguration/Limits/maxConnections`` with a bare
+    /// `503` and closes it, without reading anything from it.
+    private static func refuseConnection(_ channel: any Channel, core: EngineServerCore) {
+        core.logger.warning("connection refused: maxConnections reached", metadata: ["parley.limit": "\(core.configuration.limits.maxConnections ?? 0)"])
+        let body = #"{"code":7,"message":"Server busy"}"#
+        let response = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        channel.writeAndFlush(ByteBuffer(string: response)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     /// Decides a WebSocket upgrade request: the headers of the `101` answer, or `nil` after
@@ -156,6 +181,10 @@ public final class EngineServer: Service, Sendable {
         guard case .websocket(let sid) = route, sid.map({ core.session(id: $0) != nil }) ?? true else {
             // A refused upgrade ends the connection, so the answer is written here.
             refuseUpgrade(route, channel: channel, head: head, core: core)
+            return nil
+        }
+        if sid == nil, let refusal = core.checkSession(for: request) {
+            refuseUpgrade(.reject(refusal), channel: channel, head: head, core: core)
             return nil
         }
         return core.cors.responseHeaders(for: head.headers)

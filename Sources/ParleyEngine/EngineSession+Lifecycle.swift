@@ -71,7 +71,8 @@ extension EngineSession {
         probe?.close(code: .normalClosure)
         probe = nil
         upgrade = nil
-        outbound.removeAll()
+        outbound = []
+        outboundBytes = 0
         logger.debug("session closed", metadata: ["parley.reason": "\(reason)"])
         core.handler.session(self, closedWith: reason)
         let waiting = closing.withLock { closing in

@@ -23,7 +23,7 @@ extension EngineSession {
             return
         case .closing(let reason, _):
             respond(responder, with: outbound)
-            outbound.removeAll()
+            clearOutbound()
             finish(reason)
             return
         case .open:

@@ -53,6 +53,9 @@ public final class EngineSession: @unchecked Sendable {
     /// Packets waiting for the transport. An array rather than a ring: it is emptied whole on
     /// every flush, and an idle session keeps no storage for it until its first packet.
     var outbound: [OutboundPacket] = []
+    /// The bytes of the messages in ``outbound``, bounded by
+    /// ``EngineConfiguration/maxQueuedBytes``.
+    var outboundBytes = 0
     var phase = Phase.open
     var timer: (task: Scheduled<Void>, deadline: NIODeadline)?
     var flushScheduled = false
@@ -272,6 +275,12 @@ public final class EngineSession: @unchecked Sendable {
             close(EngineCloseReason(.slowConsumer, detail: "\(outbound.count) packets queued"))
             return false
         }
+        let size = packet.byteCount
+        guard outboundBytes + size <= core.configuration.maxQueuedBytes else {
+            close(EngineCloseReason(.slowConsumer, detail: "\(outboundBytes + size) bytes queued"))
+            return false
+        }
+        outboundBytes += size
         outbound.append(packet)
         scheduleFlush()
         return true
@@ -298,15 +307,22 @@ public final class EngineSession: @unchecked Sendable {
             // Leave packets queued (bounded) while the connection is above its high-water mark.
             guard socket.isWritable else { return }
             socket.write(outbound)
-            outbound.removeAll(keepingCapacity: true)
+            clearOutbound()
         case .polling(var polling):
             guard upgrade?.isDraining != true, let responder = polling.pendingGet else { return }
             polling.pendingGet = nil
             transport = .polling(polling)
             respond(responder, with: outbound)
-            outbound.removeAll(keepingCapacity: true)
+            clearOutbound()
             if case .closing(let reason, _) = phase { finish(reason) }
         }
+    }
+
+    /// Empties the queue once its packets are written. A small array keeps its storage for the
+    /// next burst; a large one (a client that fell far behind once) gives it back.
+    func clearOutbound() {
+        outbound.removeAll(keepingCapacity: outbound.count <= 64)
+        outboundBytes = 0
     }
 
     func respond(_ responder: HTTPResponder, with packets: some Sequence<OutboundPacket>) {
@@ -322,6 +338,16 @@ enum OutboundPacket {
     case packet(EnginePacket)
     /// A message framed once for all its recipients.
     case prepared(PreparedMessage)
+
+    /// The bytes this packet's message occupies (control packets count a few).
+    var byteCount: Int {
+        switch self {
+        case .packet(.message(.text(let text))): text.readableBytes + 1
+        case .packet(.message(.binary(let bytes))): bytes.readableBytes + 1
+        case .packet: 8
+        case .prepared(let prepared): prepared.webSocketFrame.readableBytes
+        }
+    }
 
     var enginePacket: EnginePacket {
         switch self {

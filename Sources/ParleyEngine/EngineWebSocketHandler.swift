@@ -52,6 +52,7 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        session = nil
     }
 
     // MARK: Reading
@@ -71,6 +72,11 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
             session.onLoop { $0.probeOpened(socket) }
         } else {
             guard let request else { return }
+            // Checked before the upgrade was answered; taken now, when the session exists.
+            guard core.admitSession(for: request) == nil else {
+                socket.close(code: WebSocketErrorCode(codeNumber: 1013))
+                return
+            }
             let session = EngineSession(core: core, eventLoop: context.eventLoop, request: request, transport: .websocket(socket))
             self.session = session
             core.register(session)
@@ -107,6 +113,10 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
         case .binary(let bytes):
             deliver(EnginePacketCodec.decode(binary: bytes))
         case .ping(let payload):
+            // A peer that pings without reading would grow the outbound buffer without bound:
+            // answer only while the connection takes bytes (RFC 6455 § 5.5.3 allows answering
+            // only the latest ping).
+            guard context.channel.isWritable else { return }
             transport(context).write(frame: .pong, payload: payload)
         case .close(var payload):
             failed = true
@@ -120,6 +130,9 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
         if let session, let socketID {
             session.onLoop { $0.webSocketClosed(socketID) }
         }
+        // The session holds this handler through its transport: drop the way back, so that a
+        // closed session is freed whatever closed it.
+        session = nil
         context.fireChannelInactive()
     }
 

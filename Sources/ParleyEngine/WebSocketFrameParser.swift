@@ -39,17 +39,26 @@ struct WebSocketFrameParser {
     /// Parses `bytes` and hands every complete frame to `body`, in order.
     mutating func parse(_ bytes: ByteBuffer, _ body: (Frame) throws -> Void) throws {
         var input: ByteBuffer
+        let owned: Bool
         if var pending {
             self.pending = nil
             pending.writeImmutableBuffer(bytes)
             input = pending
+            owned = true
         } else {
             input = bytes
+            owned = false
         }
         while let frame = try next(&input) {
             try body(frame)
         }
-        if input.readableBytes > 0 {
+        guard input.readableBytes > 0 else { return }
+        if owned {
+            // Already a buffer of our own: keep appending to it, so that a frame arriving in
+            // many small reads costs linear time, not a copy of everything so far per read.
+            if input.readerIndex > input.readableBytes { input.discardReadBytes() }
+            pending = input
+        } else {
             // Keep the cut frame in a buffer of its own, not a slice of the receive buffer.
             var rest = ByteBuffer()
             rest.reserveCapacity(max(input.readableBytes, 64))

@@ -113,7 +113,12 @@ final class WebSocketTransport: Sendable {
         onLoop { writer.value.write(frame); writer.value.flush() }
     }
 
-    /// Writes `packets`, then a close frame with `code`, then closes the connection.
+    /// How long a closing connection may take to send its last frames and hear the client's
+    /// close, in all; then it is closed whatever the peer does (one that never reads included).
+    static let closeDeadline: TimeAmount = .seconds(2)
+
+    /// Writes `packets`, then a close frame with `code`, then closes the connection: at once
+    /// once the client answers, and after ``closeDeadline`` at the latest.
     func close(after packets: [OutboundPacket] = [], code: WebSocketErrorCode) {
         write(packets)
         var payload = channel.allocator.buffer(capacity: 2)
@@ -126,6 +131,9 @@ final class WebSocketTransport: Sendable {
             writer.value.write(frame, promise: done)
             writer.value.flush()
             done.futureResult.whenComplete { _ in Self.closeAfterLinger(channel) }
+            // A peer that stops reading never lets the close frame out: the write above then
+            // never completes, and only this ends the connection.
+            channel.eventLoop.scheduleTask(in: Self.closeDeadline) { channel.close(promise: nil) }
         }
     }
 

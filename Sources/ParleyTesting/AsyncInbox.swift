@@ -11,7 +11,7 @@ public final class AsyncInbox<Value: Sendable>: @unchecked Sendable {
 
     public let eventLoop: any EventLoop
     private var buffer = CircularBuffer<Value>()
-    private var waiters = CircularBuffer<(id: Int, promise: EventLoopPromise<Value?>)>()
+    private var waiters = CircularBuffer<(id: Int, promise: EventLoopPromise<Value?>, timeout: Scheduled<Void>?)>()
     private var finished = false
     private var nextWaiterID = 0
 
@@ -23,6 +23,8 @@ public final class AsyncInbox<Value: Sendable>: @unchecked Sendable {
     public func push(_ value: Value) {
         eventLoop.preconditionInEventLoop()
         if let waiter = waiters.popFirst() {
+            // The timeout holds the promise, and so the value: it goes with its reason.
+            waiter.timeout?.cancel()
             waiter.promise.succeed(value)
         } else {
             buffer.append(value)
@@ -33,7 +35,10 @@ public final class AsyncInbox<Value: Sendable>: @unchecked Sendable {
     public func finish() {
         eventLoop.preconditionInEventLoop()
         finished = true
-        while let waiter = waiters.popFirst() { waiter.promise.succeed(nil) }
+        while let waiter = waiters.popFirst() {
+            waiter.timeout?.cancel()
+            waiter.promise.succeed(nil)
+        }
     }
 
     /// The next value, `nil` after ``finish()``, or ``TimeoutError`` after `timeout`.
@@ -44,13 +49,13 @@ public final class AsyncInbox<Value: Sendable>: @unchecked Sendable {
             let promise = self.eventLoop.makePromise(of: Value?.self)
             let id = self.nextWaiterID
             self.nextWaiterID += 1
-            self.waiters.append((id, promise))
-            self.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
+            let task = self.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
                 if let index = self.waiters.firstIndex(where: { $0.id == id }) {
                     self.waiters.remove(at: index)
                     promise.fail(TimeoutError(description: "nothing arrived within \(timeout)"))
                 }
             }
+            self.waiters.append((id, promise, task))
             return promise.futureResult
         }.get()
     }

@@ -63,8 +63,8 @@ public struct EngineTestServer: Sendable {
     }
 
     /// Opens a direct WebSocket session and returns the socket and its handshake.
-    public func webSocketHandshake() async throws -> (RawWebSocket, EngineHandshake) {
-        let socket = try await RawWebSocket.connect(port: port, uri: webSocketURI())
+    public func webSocketHandshake(receiveBufferBytes: Int? = nil) async throws -> (RawWebSocket, EngineHandshake) {
+        let socket = try await RawWebSocket.connect(port: port, uri: webSocketURI(), receiveBufferBytes: receiveBufferBytes)
         let text = try await socket.nextText()
         guard case .open(let handshake) = try EnginePacketCodec.decode(text: ByteBuffer(string: text)) else {
             throw HandshakeFailed(response: text)

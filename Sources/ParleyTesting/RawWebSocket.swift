@@ -22,18 +22,29 @@ public final class RawWebSocket: Sendable {
 
     /// Connects and completes the WebSocket handshake for `uri`.
     ///
+    /// - Parameter receiveBufferBytes: the socket's receive buffer (`SO_RCVBUF`); the system's
+    ///   autotuned default when `nil`.
+    ///
     /// - Throws: ``RawWebSocketRefused`` when the answer is not `101 Switching Protocols`.
     public static func connect(
         host: String = "127.0.0.1",
         port: Int,
         uri: String,
+        headers: [(String, String)] = [],
+        receiveBufferBytes: Int? = nil,
         maxFrameSize: Int = 1 << 24,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> RawWebSocket {
         let loop = group.next()
         let frames = AsyncInbox<WebSocketFrame>(eventLoop: loop)
         let handshake = loop.makePromise(of: Void.self)
-        let channel = try await ClientBootstrap(group: loop)
+        var bootstrap = ClientBootstrap(group: loop)
+        if let receiveBufferBytes {
+            // A fixed, small receive buffer (no autotuning): what the client does not read soon
+            // stops the server's writes, as with a slow reader far away.
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: .init(receiveBufferBytes))
+        }
+        let channel = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
@@ -43,8 +54,9 @@ public final class RawWebSocket: Sendable {
             }
             .connect(host: host, port: port)
             .get()
+        let extra = headers.map { "\($0.0): \($0.1)\r\n" }.joined()
         let request = "GET \(uri) HTTP/1.1\r\nHost: \(host):\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra + "\r\n"
         try await channel.writeAndFlush(channel.allocator.buffer(string: request))
         do {
             try await handshake.futureResult.get()
@@ -112,6 +124,20 @@ public final class RawWebSocket: Sendable {
         } catch {
             return false
         }
+    }
+
+    /// Stops or resumes reading from the connection, like a client whose application stopped
+    /// reading: the server's writes then pile up in the kernel's buffers.
+    public func setReading(_ reading: Bool) async throws {
+        try await channel.setOption(ChannelOptions.autoRead, value: reading)
+        if reading { channel.read() }
+    }
+
+    /// Sends a close frame with `code` (the client's side of a clean close).
+    public func sendClose(code: WebSocketErrorCode = .normalClosure) {
+        var payload = ByteBuffer()
+        payload.write(webSocketErrorCode: code)
+        send(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: payload))
     }
 
     /// Closes the TCP connection without a close frame.

@@ -30,4 +30,19 @@ struct ClientHeartbeatStateMachineTests {
         #expect(machine.nextDeadline == nil)
         #expect(machine.timerFired(now: at(10_000)) == .doNothing)
     }
+
+    @Test func valuesThatWouldOverflowTheClockSaturateInsteadOfTrapping() {
+        var machine = ClientHeartbeatStateMachine(pingInterval: .nanoseconds(.max), pingTimeout: .nanoseconds(.max))
+        #expect(machine.opened(now: at(1_000)) == .wake(at: .distantFuture))
+        #expect(machine.pingReceived(now: .uptimeNanoseconds(.max - 5)) == .sendPong(wakeAt: .distantFuture))
+        #expect(machine.timerFired(now: at(2_000)) == .wake(at: .distantFuture))
+    }
+
+    @Test func aHandshakeWithTimersNoClockCanHoldIsRefused() throws {
+        let huge = #"{"sid":"abc","upgrades":[],"pingInterval":5000000000000,"pingTimeout":20000,"maxPayload":1000000}"#
+        #expect(throws: EngineProtocolError.self) { try EngineHandshake(json: ByteBuffer(string: huge)) }
+        let largest = #"{"sid":"abc","upgrades":[],"pingInterval":2147483647,"pingTimeout":2147483647,"maxPayload":1000000}"#
+        let handshake = try EngineHandshake(json: ByteBuffer(string: largest))
+        #expect(handshake.pingInterval == .milliseconds(2_147_483_647))
+    }
 }

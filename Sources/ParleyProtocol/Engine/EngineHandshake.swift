@@ -63,6 +63,11 @@ public struct EngineHandshake: Sendable, Hashable {
         guard !wire.sid.isEmpty, wire.pingInterval >= 0, wire.pingTimeout >= 0, wire.maxPayload >= 0 else {
             throw EngineProtocolError(.invalidHandshake, "empty sid, or a negative interval or payload size")
         }
+        // Timer values feed the client's clock arithmetic: refuse what no timer can hold
+        // (`Protocol/engine.md` § 3).
+        guard wire.pingInterval <= Self.maxTimerMilliseconds, wire.pingTimeout <= Self.maxTimerMilliseconds else {
+            throw EngineProtocolError(.invalidHandshake, "pingInterval or pingTimeout above \(Self.maxTimerMilliseconds) ms")
+        }
         self.init(
             sid: wire.sid,
             upgrades: upgrades,
@@ -71,6 +76,10 @@ public struct EngineHandshake: Sendable, Hashable {
             maxPayload: wire.maxPayload
         )
     }
+
+    /// The largest `pingInterval` or `pingTimeout` accepted from a peer, in milliseconds:
+    /// 2^31 - 1, the longest timer a browser runs (about 24.8 days).
+    public static let maxTimerMilliseconds: Int64 = 2_147_483_647
 
     private struct Wire: Decodable {
         var sid: String

@@ -21,7 +21,15 @@ public struct ClientHeartbeatStateMachine: Sendable {
 
     /// Creates the watchdog from the handshake's advertised values.
     public init(pingInterval: TimeAmount, pingTimeout: TimeAmount) {
-        self.allowance = pingInterval + pingTimeout
+        // Saturating: the values come from the peer.
+        let (sum, overflow) = pingInterval.nanoseconds.addingReportingOverflow(pingTimeout.nanoseconds)
+        self.allowance = .nanoseconds(overflow ? .max : sum)
+    }
+
+    /// `now + allowance`, saturating at the far future instead of trapping.
+    private func watchdogDeadline(after now: NIODeadline) -> NIODeadline {
+        let (sum, overflow) = now.uptimeNanoseconds.addingReportingOverflow(UInt64(max(0, allowance.nanoseconds)))
+        return overflow ? .distantFuture : .uptimeNanoseconds(sum)
     }
 
     /// The instant the watchdog fires, if armed.
@@ -29,14 +37,14 @@ public struct ClientHeartbeatStateMachine: Sendable {
 
     /// The handshake arrived.
     public mutating func opened(now: NIODeadline) -> Action {
-        deadline = now + allowance
+        deadline = watchdogDeadline(after: now)
         return .wake(at: deadline!)
     }
 
     /// The server pinged.
     public mutating func pingReceived(now: NIODeadline) -> Action {
         guard deadline != nil else { return .doNothing }
-        deadline = now + allowance
+        deadline = watchdogDeadline(after: now)
         return .sendPong(wakeAt: deadline!)
     }
 

@@ -1,0 +1,85 @@
+import NIOCore
+import NIOEmbedded
+@testable import Parley
+import ParleyEngine
+import ParleyProtocol
+import ParleyTesting
+import Testing
+
+/// What a careless or hostile client cannot do to the Socket.IO layer: grow the namespace
+/// table with names of its choosing, or start unbounded work (`Protocol/socket.md`).
+@Suite("Abuse limits")
+struct AbuseLimitsTests {
+    let loop = NIOAsyncTestingEventLoop()
+
+    @Test func anEmptyDynamicNamespaceIsRemovedWhenItsLastSocketLeaves() async throws {
+        let server = SocketServer(configuration: SocketServerConfiguration())
+        server.of(matching: { $0.hasPrefix("/room-") })
+        let before = server.core.namespaceCount
+        let first = try await InMemoryTransport(server: server, eventLoop: loop)
+        let second = try await InMemoryTransport(server: server, eventLoop: loop)
+        try await first.receive("0/room-1,")
+        try await second.receive("0/room-1,")
+        #expect(server.core.namespaceCount == before + 1)
+        try await first.receive("1/room-1,")
+        #expect(server.core.namespaceCount == before + 1, "one socket is still there")
+        try await second.drop()
+        #expect(server.core.namespaceCount == before)
+        // The name works again afterwards, as a new namespace.
+        let third = try await InMemoryTransport(server: server, eventLoop: loop)
+        try await third.receive("0/room-1,")
+        #expect(await third.takeSent().first?.hasPrefix("0/room-1,{\"sid\":") == true)
+    }
+
+    @Test func dynamicNamespacesPastTheLimitAreRefused() async throws {
+        var configuration = SocketServerConfiguration()
+        configuration.maxDynamicNamespaces = 2
+        let server = SocketServer(configuration: configuration)
+        server.of(matching: { _ in true })
+        let client = try await InMemoryTransport(server: server, eventLoop: loop)
+        try await client.receive("0/a,")
+        try await client.receive("0/b,")
+        try await client.receive("0/c,")
+        let sent = await client.takeSent()
+        #expect(sent.count == 3)
+        #expect(sent.last == #"4/c,{"message":"Too many namespaces"}"#)
+        #expect(server.core.namespaceCount == 2)
+    }
+
+    @Test func aConnectRefusedByMiddlewareCreatesNoNamespace() async throws {
+        let server = SocketServer(configuration: SocketServerConfiguration())
+        let template = server.of(matching: { $0.hasPrefix("/room-") })
+        template.use { _ in throw ConnectError("no") }
+        let client = try await InMemoryTransport(server: server, eventLoop: loop)
+        for index in 0..<50 { try await client.receive("0/room-\(index),") }
+        let refusals = try await eventually(client) { $0.count == 50 }
+        #expect(refusals.allSatisfy { $0.hasSuffix(#"{"message":"no"}"#) })
+        #expect(server.core.namespaceCount == 0)
+    }
+
+    @Test func tooManyHandlersInFlightCloseTheConnectionAndShutdownCancelsThem() async throws {
+        var configuration = SocketServerConfiguration()
+        configuration.maxPendingHandlersPerConnection = 2
+        let server = SocketServer(configuration: configuration)
+        let started = Recorder<Int>()
+        server.onConnection { socket in
+            socket.on("slow", answer: { _ -> String in
+                started.append(1)
+                try await Task.sleep(for: .seconds(3600))
+                return "never"
+            })
+        }
+        let client = try await InMemoryTransport(server: server, eventLoop: loop)
+        try await client.receive("0")
+        try await client.receive(#"21["slow"]"#)
+        try await client.receive(#"22["slow"]"#)
+        #expect(client.closeReason == nil)
+        try await client.receive(#"23["slow"]"#)
+        await loop.run()
+        #expect(client.closeReason?.code == .forcedClose)
+        #expect(server.core.tasks.count == 2)
+        #expect(await eventually { started.values.count == 2 })
+        await server.shutdown()
+        #expect(server.core.tasks.count == 0)
+    }
+}
