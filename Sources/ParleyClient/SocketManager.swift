@@ -35,6 +35,8 @@ public final class SocketManager: Service, Sendable {
     struct ManagerState: Sendable {
         var sockets: [String: ClientSocket] = [:]
         var connection: EngineClientConnection?
+        /// Sockets made while connected, to join on the current connection.
+        var lateConnects: AsyncStream<ClientSocket>.Continuation?
         var open = false
         var stopped = false
         /// Set when a connection that started on WebSocket died without ever carrying data;
@@ -156,6 +158,11 @@ public final class SocketManager: Service, Sendable {
         async let running: Void = connection.run()
         var decoder = SocketPacketDecoder()
         var reason = ClientCloseReason(.transportClose)
+        // CONNECTs of sockets made while connected go out from a child of this attempt, so
+        // none outlives the connection it was meant for.
+        let (lateConnects, lateConnectsContinuation) = AsyncStream<ClientSocket>.makeStream()
+        state.withLock { $0.lateConnects = lateConnectsContinuation }
+        async let lateConnectsSent: Void = sendConnects(of: lateConnects, on: connection)
         for await event in connection.events {
             switch event {
             case .opened(_, let kind):
@@ -199,6 +206,9 @@ public final class SocketManager: Service, Sendable {
                 }
             }
         }
+        state.withLock { $0.lateConnects = nil }
+        lateConnectsContinuation.finish()
+        await lateConnectsSent
         await running
         let sockets = state.withLock { state in
             state.open = false
@@ -222,6 +232,10 @@ public final class SocketManager: Service, Sendable {
         }
     }
 
+    private func sendConnects(of sockets: AsyncStream<ClientSocket>, on connection: EngineClientConnection) async {
+        for await socket in sockets { await sendConnect(socket, on: connection) }
+    }
+
     private func sendConnect(_ socket: ClientSocket, on connection: EngineClientConnection) async {
         do {
             send(try await socket.connectPacket(), on: connection)
@@ -232,8 +246,8 @@ public final class SocketManager: Service, Sendable {
 
     /// A socket asked to join while the manager may already be connected.
     func socketWantsConnection(_ socket: ClientSocket) {
-        guard let connection = state.withLock({ $0.open ? $0.connection : nil }), !socket.isConnected else { return }
-        Task { await sendConnect(socket, on: connection) }
+        guard !socket.isConnected else { return }
+        state.withLock { $0.open ? $0.lateConnects : nil }?.yield(socket)
     }
 
     /// Sends a packet on the current connection (dropped when there is none: sockets buffer

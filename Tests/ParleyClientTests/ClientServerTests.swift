@@ -51,4 +51,26 @@ struct ClientServerTests {
             try await group.waitForAll()
         }
     }
+
+    @Test func aSocketMadeWhileConnectedJoinsOnTheLiveConnection() async throws {
+        let (server, port) = try await Self.server { server in
+            server.onConnection { socket in
+                socket.on("ready") { event in try event.ack("ok") }
+            }
+            server.of("/late").onConnection { socket in
+                socket.on("who") { event in try event.ack(socket.namespace.name) }
+            }
+        }
+        defer { Task { await server.shutdown() } }
+        let manager = try SocketManager(url: "http://127.0.0.1:\(port)")
+        let main = manager.socket()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await manager.run() }
+            #expect(try await main.emitWithAck("ready", timeout: .seconds(5)).decode(String.self, at: 0) == "ok")
+            let late = manager.socket("/late")
+            #expect(try await late.emitWithAck("who", timeout: .seconds(5)).decode(String.self, at: 0) == "/late")
+            await manager.disconnect()
+            try await group.waitForAll()
+        }
+    }
 }

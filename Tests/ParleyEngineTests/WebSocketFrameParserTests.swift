@@ -106,4 +106,13 @@ struct WebSocketFrameParserTests {
         let second = Self.clientFrame(opcode: 0x0, payload: Array(repeating: 0x34, count: 501))
         #expect(throws: WebSocketFrameParser.Failure.tooLarge) { try Self.parse([first, second], maxMessageSize: 2_000) }
     }
+
+    @Test func aLargeFrameArrivingInManySmallReadsIsParsedWhole() throws {
+        let payload = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        let bytes = Self.clientFrame(opcode: 0x2, payload: payload) + Self.clientFrame(opcode: 0x1, payload: Array("4ok".utf8))
+        // 7-byte reads: the cut frame is appended to, never copied whole per read.
+        let chunks = stride(from: 0, to: bytes.count, by: 7).map { Array(bytes[$0..<min($0 + 7, bytes.count)]) }
+        let frames = try Self.parse(chunks)
+        #expect(frames == [.binary(ByteBuffer(bytes: payload)), .text(Self.buffer("4ok"))])
+    }
 }
