@@ -33,6 +33,9 @@ struct EngineEcho: AsyncParsableCommand {
     @Option(help: "Allowed CORS origin; repeat for several, '*' for any. CORS is off without it.")
     var corsOrigin: [String] = []
 
+    @Option(help: "How long an HTTP connection may stay silent outside a held GET, in milliseconds.")
+    var idleTimeout: Int64 = 30_000
+
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level = .info
 
@@ -48,6 +51,7 @@ struct EngineEcho: AsyncParsableCommand {
         configuration.pingInterval = .milliseconds(pingInterval)
         configuration.pingTimeout = .milliseconds(pingTimeout)
         configuration.maxPayloadBytes = maxPayload
+        configuration.idleConnectionTimeout = .milliseconds(idleTimeout)
         if !corsOrigin.isEmpty {
             configuration.cors = CORSConfiguration(allowedOrigins: corsOrigin.contains("*") ? .any : .list(corsOrigin))
         }
