@@ -40,7 +40,7 @@ actor EngineClientConnection {
     var handshake: EngineHandshake?
     var active = Active.none
     /// Packets waiting for the writer; filled from any thread by ``send(_:)``.
-    nonisolated let outbox = Mutex<[EnginePacket]>([])
+    nonisolated let outbox = Mutex<Outbox>(Outbox())
     var writing = false
     var heartbeat: ClientHeartbeatStateMachine?
     var closed = false
@@ -52,10 +52,14 @@ actor EngineClientConnection {
     private nonisolated let waiters = Mutex<[CheckedContinuation<Void, Never>]>([])
     let writerSignal: AsyncStream<Void>.Continuation
     private let writerWakeups: AsyncStream<Void>
+    /// Told when the outbox passes its bound; the connection then ends.
+    private let overflowSignal: AsyncStream<Int>.Continuation
+    private let overflows: AsyncStream<Int>
 
     init(polling: PollingClient, connector: WebSocketConnector, configuration: SocketClientConfiguration, startWithWebSocket: Bool, allowUpgrade: Bool, logger: Logger) {
         (events, eventSink) = AsyncStream.makeStream(of: Event.self)
         (writerWakeups, writerSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (overflows, overflowSignal) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))
         self.polling = polling
         self.connector = connector
         self.configuration = configuration
@@ -74,6 +78,7 @@ actor EngineClientConnection {
             }
             group.addTask { await self.watchdog() }
             group.addTask { await self.writer() }
+            group.addTask { await self.watchOutbox() }
             if allowUpgrade && !startWithWebSocket {
                 group.addTask { await self.upgrade() }
             }
@@ -86,8 +91,21 @@ actor EngineClientConnection {
     /// Queues messages; they leave in order on whichever transport is current. Callable from
     /// anywhere without waiting.
     nonisolated func send(_ messages: [EngineMessage]) {
-        outbox.withLock { $0.append(contentsOf: messages.map(EnginePacket.message)) }
+        let limit = configuration.maxQueuedBytes
+        let overflow = outbox.withLock { outbox in
+            for message in messages { outbox.append(.message(message)) }
+            return outbox.bytes > limit ? outbox.bytes : nil
+        }
+        // A server that stopped reading: the writer is parked on backpressure.
+        if let overflow { overflowSignal.yield(overflow) }
         writerSignal.yield()
+    }
+
+    /// Ends the connection when the outbox passes its bound.
+    private func watchOutbox() async {
+        for await bytes in overflows {
+            finish(ClientCloseReason(.transportError, detail: "\(bytes) bytes queued: the server is not reading"))
+        }
     }
 
     /// Closes the connection from this side (`io client disconnect`), telling the server.
@@ -96,7 +114,8 @@ actor EngineClientConnection {
         closingByClient = true
         switch active {
         case .websocket(let writer):
-            try? await writer.write(Self.frame(.close))  // best effort: the connection goes anyway
+            // Best effort, and bounded: a server that stopped reading holds the write forever.
+            _ = try? await withDeadline(.seconds(2)) { try await writer.write(Self.frame(.close)) }
         case .polling:
             if let sid { try? await polling.post([.close], sid: sid, timeout: .seconds(2)) }  // best effort, as above
         case .none:
@@ -113,6 +132,7 @@ actor EngineClientConnection {
         writerSignal.yield()
     }
 
+
     /// Ends the connection once, reporting `reason` — or `io client disconnect` once the
     /// application asked to close, whatever the transport reports while it goes.
     func finish(_ reason: ClientCloseReason) {
@@ -125,6 +145,7 @@ actor EngineClientConnection {
         eventSink.yield(.closed(reason, receivedAnything: receivedAfterOpen))
         eventSink.finish()
         writerSignal.finish()
+        overflowSignal.finish()
         changed()
     }
 
@@ -215,16 +236,13 @@ actor EngineClientConnection {
     /// Sends queued packets, one batch at a time, on the current transport.
     private func writer() async {
         for await _ in writerWakeups {
-            while !outbox.withLock({ $0.isEmpty }) && !closed {
+            while !outbox.withLock({ $0.packets.isEmpty }) && !closed {
                 switch active {
                 case .none:
                     break
                 case .polling:
                     guard !pollingPaused, let sid else { break }
-                    let batch = outbox.withLock { queue in
-                        defer { queue.removeAll() }
-                        return queue
-                    }
+                    let batch = outbox.withLock { $0.takeAll() }
                     writing = true
                     do {
                         try await polling.post(batch, sid: sid, timeout: configuration.connectTimeout)
@@ -235,10 +253,7 @@ actor EngineClientConnection {
                     changed()
                     continue
                 case .websocket(let writer):
-                    let batch = outbox.withLock { queue in
-                        defer { queue.removeAll() }
-                        return queue
-                    }
+                    let batch = outbox.withLock { $0.takeAll() }
                     do {
                         try await writer.write(contentsOf: batch.map(Self.frame))
                     } catch {
@@ -256,5 +271,29 @@ actor EngineClientConnection {
         case .text(let bytes): WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: bytes)
         case .binary(let bytes): WebSocketFrame(fin: true, opcode: .binary, maskKey: .random(), data: bytes)
         }
+    }
+}
+
+/// Packets waiting for the connection's writer, with their size in bytes.
+struct Outbox {
+    private(set) var packets: [EnginePacket] = []
+    private(set) var bytes = 0
+
+    mutating func append(_ packet: EnginePacket) {
+        packets.append(packet)
+        if case .message(let message) = packet {
+            switch message {
+            case .text(let text): bytes += text.readableBytes
+            case .binary(let data): bytes += data.readableBytes
+            }
+        }
+    }
+
+    mutating func takeAll() -> [EnginePacket] {
+        defer {
+            packets = []
+            bytes = 0
+        }
+        return packets
     }
 }

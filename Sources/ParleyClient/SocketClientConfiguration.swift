@@ -39,6 +39,10 @@ public struct SocketClientConfiguration: Sendable {
     public var retries: Int = 0
     /// The most emits kept while disconnected; one more throws ``EmitBufferFullError``.
     public var maxBufferedEmits: Int = 1_000
+    /// The most bytes of messages waiting for the connection while connected (a server that
+    /// stops reading); past it the connection is closed (`transport error`) and the manager
+    /// reconnects.
+    public var maxQueuedBytes: Int = 8 * 1024 * 1024
 
     /// Creates the default configuration.
     public init() {}
