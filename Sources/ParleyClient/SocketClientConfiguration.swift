@@ -1,4 +1,5 @@
 public import NIOHTTP1
+public import NIOSSL
 public import ParleyProtocol
 
 /// Settings of a ``SocketManager``: one connection to one Socket.IO server.
@@ -39,6 +40,9 @@ public struct SocketClientConfiguration: Sendable {
     public var retries: Int = 0
     /// The most emits kept while disconnected; one more throws ``EmitBufferFullError``.
     public var maxBufferedEmits: Int = 1_000
+    /// TLS settings for `https` / `wss` (trust roots, client certificate) on both transports;
+    /// `nil` uses the system's trust roots.
+    public var tlsConfiguration: TLSConfiguration?
 
     /// Creates the default configuration.
     public init() {}
