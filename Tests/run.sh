@@ -63,8 +63,9 @@ python_can_make_venvs() {
 # The Debian packages the suite needs, one name per line. Add packages to ALWAYS, e.g.
 #   chromium chromium-driver postgresql libsqlite3-dev
 debian_packages_needed() {
-    # chromium + chromium-driver: test_chat_browser.py; unzip: the README's client bundle recipe
-    local ALWAYS=(chromium chromium-driver unzip)
+    # chromium + chromium-driver: test_chat_browser.py; unzip: the README's client bundle recipe;
+    # openssl: the self-signed certificates of the client's TLS tests (ParleyTesting)
+    local ALWAYS=(chromium chromium-driver unzip openssl)
     if [ "${#ALWAYS[@]}" -gt 0 ]; then
         printf '%s\n' "${ALWAYS[@]}"
     fi

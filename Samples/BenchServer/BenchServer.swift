@@ -26,6 +26,9 @@ struct BenchServer: AsyncParsableCommand {
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level = .warning
 
+    @Option(help: "Allowed CORS origin, for pages served elsewhere; repeat for several, '*' for any. CORS is off without it.")
+    var corsOrigin: [String] = []
+
     func run() async throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -39,6 +42,9 @@ struct BenchServer: AsyncParsableCommand {
         // Load generators open tens of thousands of sessions from a few addresses, at
         // thousands per second: the per-address and rate limits would measure themselves.
         configuration.engine.limits = .unlimited
+        if !corsOrigin.isEmpty {
+            configuration.engine.cors = CORSConfiguration(allowedOrigins: corsOrigin.contains("*") ? .any : .list(corsOrigin))
+        }
         let host = self.host
         let port = self.port
         // One loop per core the process may use: two loops sharing one pinned core only take

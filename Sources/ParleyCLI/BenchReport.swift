@@ -14,6 +14,9 @@ struct BenchReport {
         case text(String)
         /// A nested group of figures: a JSON object in the JSON line.
         case group(BenchReport)
+        /// Rows of figures (e.g. a time series): a JSON array of objects in the JSON line, a count
+        /// in the table (print the rows yourself).
+        case list([BenchReport])
         case none
     }
 
@@ -72,6 +75,7 @@ struct BenchReport {
         case .number(let number): String(number)
         case .text(let text): text
         case .group(let group): group.jsonLine()
+        case .list(let rows): "\(rows.count) rows"
         case .none: "-"
         }
     }
@@ -82,6 +86,7 @@ struct BenchReport {
         case .number(let number): String(number)
         case .text(let text): json(string: text)
         case .group(let group): group.jsonLine()
+        case .list(let rows): "[" + rows.map { $0.jsonLine() }.joined(separator: ",") + "]"
         case .none: "null"
         }
     }

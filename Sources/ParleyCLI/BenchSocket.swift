@@ -1,6 +1,17 @@
 import NIOCore
 import Synchronization
 
+/// How a client ends its session.
+enum EngineCloseManner {
+    /// Closes the TCP connection(s) without a word: the server sees the end of the stream.
+    case abandon
+    /// Says goodbye first: the engine close packet `1` (polling) or a WebSocket close frame, then
+    /// waits for the server to end the connection.
+    case goodbye
+    /// Closes with SO_LINGER 0: the kernel sends RST instead of FIN.
+    case reset
+}
+
 /// What carries engine packets for one client: a WebSocket, or a pair of long-polling HTTP
 /// connections. Loop-confined.
 protocol EngineTransport: AnyObject {
@@ -9,15 +20,33 @@ protocol EngineTransport: AnyObject {
     /// Writes what `send` queued.
     func flush()
     /// Ends the session; the delegate hears `engineClosed` once.
-    func close()
+    func close(_ manner: EngineCloseManner)
+    /// Whether engine pings are answered (default true); a client that stops answering makes
+    /// the server close it for `ping timeout`.
+    var answersPings: Bool { get set }
+    /// Stops reading the connection(s): pings, messages and even the end of the stream stay
+    /// unread in the kernel, as with a stalled peer.
+    func stopReading()
+    /// Reads again after `stopReading()`.
+    func resumeReading()
+}
+
+extension EngineTransport {
+    func close() { close(.abandon) }
 }
 
 /// What a transport reports to the socket above it.
 protocol EngineTransportDelegate: AnyObject {
-    /// The open packet arrived.
-    func engineOpened()
+    /// The open packet arrived; `handshake` is its JSON (Protocol/engine.md §3).
+    func engineOpened(handshake: ByteBuffer)
     /// A message packet arrived; `message` is its text without the engine type digit.
     func engineMessageReceived(_ message: ByteBuffer)
+    /// A ping arrived; `answered` tells whether the transport sent the pong.
+    func enginePingReceived(answered: Bool)
+    /// The session moved from polling to WebSocket (transport `upgrade` only).
+    func engineUpgraded()
+    /// The upgrade did not happen; the session goes on over polling.
+    func engineUpgradeFailed(reason: String)
     /// The session ended (at most once).
     func engineClosed(reason: String)
 }
@@ -83,6 +112,14 @@ class BenchSocket: EngineTransportDelegate {
     /// A socket packet after the CONNECT reply, e.g. `3<id>[...]` or `2["msg",...]`.
     func packetReceived(_ packet: ByteBuffer) {}
 
+    /// A ready client's session ended without `close(_:)`. The default counts a drop.
+    func connectionLost(reason: String) {
+        shard.state.withLock { $0.dropped += 1 }
+    }
+
+    /// The session ended, whatever the cause; called last, once. The default does nothing.
+    func sessionEnded(reason: String) {}
+
     // MARK: helpers for scenarios
 
     /// Counts the client ready and resolves `readyFuture`.
@@ -124,15 +161,19 @@ class BenchSocket: EngineTransportDelegate {
     func flush() { transport?.flush() }
 
     /// Closes the session on purpose: a later `engineClosed` is not counted as a drop.
-    func close() {
+    func close(_ manner: EngineCloseManner = .abandon) {
         closeRequested = true
-        transport?.close()
+        transport?.close(manner)
     }
 
     // MARK: EngineTransportDelegate
 
-    func engineOpened() {
+    func engineOpened(handshake: ByteBuffer) {
         guard state == .opening else { return }
+        guard !closeRequested else {
+            transport?.close()  // closed while the transport was still connecting
+            return
+        }
         state = .awaitingConnectReply
         var packet = makePacket(capacity: 1)
         packet.writeInteger(UInt8(ascii: "0"))  // CONNECT to `/`
@@ -160,14 +201,21 @@ class BenchSocket: EngineTransportDelegate {
         }
     }
 
+    func enginePingReceived(answered: Bool) {}
+
+    func engineUpgraded() {}
+
+    func engineUpgradeFailed(reason: String) {}
+
     func engineClosed(reason: String) {
         guard state != .closed else { return }
         state = .closed
         transport = nil  // the transport holds us as its delegate: break the cycle
         switch readiness {
         case .pending: fail(reason)
-        case .ready where !closeRequested: shard.state.withLock { $0.dropped += 1 }
+        case .ready where !closeRequested: connectionLost(reason: reason)
         case .ready, .failed: break
         }
+        sessionEnded(reason: reason)
     }
 }

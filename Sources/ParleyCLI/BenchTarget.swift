@@ -25,7 +25,22 @@ struct BenchTarget: Sendable {
     var authority: String { "\(host):\(port)" }
 
     /// The query every request carries; polling requests append `&sid=...`.
-    var engineTarget: String { "\(path)?EIO=4&transport=\(transport.rawValue)" }
+    var engineTarget: String { "\(path)?EIO=4&transport=\(transport.engineName)" }
+
+    /// The raw HTTP/1.1 request that opens a WebSocket: a direct session, or with `sid` the probe
+    /// of an upgrade (Protocol/engine.md §7).
+    func webSocketRequest(sid: String? = nil) -> String {
+        let uri = sid.map { "\(path)?EIO=4&transport=websocket&sid=\($0)" } ?? "\(path)?EIO=4&transport=websocket"
+        return """
+            GET \(uri) HTTP/1.1\r
+            Host: \(authority)\r
+            Upgrade: websocket\r
+            Connection: Upgrade\r
+            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r
+            Sec-WebSocket-Version: 13\r
+            \r\n
+            """
+    }
 
     init(url: String, transport: BenchTransport, sourceAddresses: String?, connectTimeout: Double) throws {
         var rest = Substring(url)
@@ -72,7 +87,8 @@ struct BenchTarget: Sendable {
     func connect(_ socket: BenchSocket, index: Int) {
         switch transport {
         case .websocket: WebSocketEngineHandler.connect(socket, target: self, index: index)
-        case .polling: PollingEngineTransport.connect(socket, target: self, index: index)
+        case .polling: PollingEngineTransport.connect(socket, target: self, index: index, upgrade: false)
+        case .upgrade: PollingEngineTransport.connect(socket, target: self, index: index, upgrade: true)
         }
     }
 }

@@ -11,7 +11,7 @@ struct ConnectBench: AsyncParsableCommand {
     )
 
     @OptionGroup var target: TargetOptions
-    @Option(help: "Transport: websocket or polling.") var transport: BenchTransport = .websocket
+    @Option(help: "Transport: websocket, polling, or upgrade (polling, then the probe upgrade to WebSocket).") var transport: BenchTransport = .websocket
     @Option(help: "Clients to open.") var clients: Int = 1000
     @Option(help: "Clients opened per second.") var rate: Double = 1000
     @Option(help: "Seconds to hold the connections open after the ramp.") var hold: Double = 5

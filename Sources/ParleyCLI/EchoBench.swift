@@ -10,7 +10,7 @@ struct EchoBench: AsyncParsableCommand {
 
     @OptionGroup var target: TargetOptions
     @OptionGroup var ramp: RampOptions
-    @Option(help: "Transport: websocket or polling.") var transport: BenchTransport = .websocket
+    @Option(help: "Transport: websocket, polling, or upgrade (polling, then the probe upgrade to WebSocket).") var transport: BenchTransport = .websocket
     @Option(help: "Concurrent clients.") var clients: Int = 50
     @Option(help: "Total emits per second over all clients; 0 = closed loop (each client emits again on its ack).")
     var rate: Double = 10000

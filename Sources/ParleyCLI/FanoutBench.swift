@@ -10,7 +10,7 @@ struct FanoutBench: AsyncParsableCommand {
 
     @OptionGroup var target: TargetOptions
     @OptionGroup var ramp: RampOptions
-    @Option(help: "Transport: websocket or polling.") var transport: BenchTransport = .websocket
+    @Option(help: "Transport: websocket, polling, or upgrade (polling, then the probe upgrade to WebSocket).") var transport: BenchTransport = .websocket
     @Option(help: "Subscribers in the room.") var clients: Int = 1000
     @Option(help: "Broadcasts per second.") var rate: Double = 100
     @Option(help: "Seconds of measured load.") var duration: Double = 10

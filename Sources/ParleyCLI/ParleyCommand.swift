@@ -26,6 +26,6 @@ struct BenchCommand: AsyncParsableCommand {
             Pin the server and the load generator to different cores (taskset) for stable figures.
             `codec` needs no server: it times the wire codecs in process.
             """,
-        subcommands: [ConnectBench.self, EchoBench.self, FanoutBench.self, PollingBench.self, CodecBench.self]
+        subcommands: [ConnectBench.self, EchoBench.self, FanoutBench.self, PollingBench.self, SoakBench.self, CodecBench.self]
     )
 }

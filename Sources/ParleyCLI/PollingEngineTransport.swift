@@ -6,50 +6,92 @@ import ParleyProtocol
 /// The long-polling transport of a bench client: two keep-alive HTTP/1.1 connections, one that
 /// always holds the next GET, one that carries POSTs (one at a time; packets queued meanwhile
 /// go together in the next body, joined by the record separator).
+///
+/// With `upgrade`, it probes a WebSocket as soon as the session is open and hands the session
+/// over to it (Protocol/engine.md §7, in `PollingEngineTransport+Upgrade.swift`); from then on
+/// it only forwards to that WebSocket.
 final class PollingEngineTransport: EngineTransport {
     private static let separator: UInt8 = 0x1E
 
-    private let target: BenchTarget
-    private var delegate: (any EngineTransportDelegate)?
+    /// Where the session is in the upgrade to WebSocket.
+    enum UpgradePhase {
+        /// On polling: no upgrade asked for, not started yet, or failed.
+        case polling
+        /// The probe WebSocket is connecting or waiting for `3probe`.
+        case probing(WebSocketEngineHandler?)
+        /// `3probe` arrived: no new GET or POST until the ones in flight are answered.
+        case pausing(WebSocketEngineHandler)
+        /// The WebSocket carries the session; the HTTP connections are closed.
+        case upgraded(WebSocketEngineHandler)
+    }
+
+    let target: BenchTarget
+    let index: Int
+    let loop: any EventLoop
+    let upgradeRequested: Bool
+    var delegate: (any EngineTransportDelegate)?
+    var upgrade = UpgradePhase.polling
     private var connections: [PollingHTTPConnection.Role: PollingHTTPConnection] = [:]
-    private var channels: [any Channel] = []
+    private var channels: [PollingHTTPConnection.Role: any Channel] = [:]
     private var getHead: HTTPRequestHead
     private var postHead: HTTPRequestHead?
     private var outbox: [ByteBuffer] = []
-    private var isPostInFlight = false
+    private(set) var isGetInFlight = false
+    private(set) var isPostInFlight = false
     private var isPostConnected = false
-    private var isEnded = false
+    private var isReadingStopped = false
+    /// Set once the engine close packet went out in a POST: its answer ends the session.
+    private var isGoodbyeSent = false
+    private var isGoodbyeQueued = false
+    private(set) var isEnded = false
+    private var answersPingsOnPolling = true
 
-    private init(delegate: any EngineTransportDelegate, target: BenchTarget) {
+    var answersPings: Bool {
+        get {
+            if case .upgraded(let webSocket) = upgrade { webSocket.answersPings } else { answersPingsOnPolling }
+        }
+        set {
+            if case .upgraded(let webSocket) = upgrade { webSocket.answersPings = newValue } else { answersPingsOnPolling = newValue }
+        }
+    }
+
+    private init(delegate: any EngineTransportDelegate, target: BenchTarget, index: Int, loop: any EventLoop, upgrade: Bool) {
         self.delegate = delegate
         self.target = target
+        self.index = index
+        self.loop = loop
+        self.upgradeRequested = upgrade
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: target.authority)
         self.getHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: target.engineTarget, headers: headers)
     }
 
-    /// Connects `socket` over long-polling; runs on the socket's loop.
-    static func connect(_ socket: BenchSocket, target: BenchTarget, index: Int) {
-        let transport = PollingEngineTransport(delegate: socket, target: target)
+    /// Connects `socket` over long-polling, then with `upgrade` moves it to WebSocket; runs on
+    /// the socket's loop.
+    static func connect(_ socket: BenchSocket, target: BenchTarget, index: Int, upgrade: Bool) {
+        let transport = PollingEngineTransport(delegate: socket, target: target, index: index, loop: socket.loop, upgrade: upgrade)
         socket.transport = transport
-        let bound = NIOLoopBound(transport, eventLoop: socket.loop)
-        for role in [PollingHTTPConnection.Role.get, .post] {
-            target.bootstrap(on: socket.loop, index: index)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let connection = PollingHTTPConnection(role: role, transport: bound.value)
-                        // Our request heads are built once and valid; skip re-validating each.
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
-                        try channel.pipeline.syncOperations.addHandler(connection)
-                        bound.value.attach(connection, channel: channel)
-                    }
+        transport.openConnection(.get)
+        transport.openConnection(.post)
+    }
+
+    private func openConnection(_ role: PollingHTTPConnection.Role) {
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        target.bootstrap(on: loop, index: index)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let connection = PollingHTTPConnection(role: role, transport: bound.value)
+                    // Our request heads are built once and valid; skip re-validating each.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+                    try channel.pipeline.syncOperations.addHandler(connection)
+                    bound.value.attach(connection, channel: channel)
                 }
-                .connect(to: target.remote)
-                .assumeIsolated()
-                .whenFailure { error in
-                    bound.value.end(reason: "connect failed: \(error)")
-                }
-        }
+            }
+            .connect(to: target.remote)
+            .assumeIsolated()
+            .whenFailure { error in
+                bound.value.end(reason: "connect failed: \(error)")
+            }
     }
 
     private func attach(_ connection: PollingHTTPConnection, channel: any Channel) {
@@ -58,7 +100,7 @@ final class PollingEngineTransport: EngineTransport {
             return
         }
         connections[connection.role] = connection
-        channels.append(channel)
+        channels[connection.role] = channel
     }
 
     // MARK: events from the HTTP connections
@@ -66,7 +108,7 @@ final class PollingEngineTransport: EngineTransport {
     func connectionBecameActive(_ role: PollingHTTPConnection.Role) {
         switch role {
         case .get:
-            connections[.get]?.send(getHead, body: nil)  // the handshake
+            sendGet()  // the handshake
         case .post:
             isPostConnected = true
             flush()
@@ -81,26 +123,51 @@ final class PollingEngineTransport: EngineTransport {
         }
         switch role {
         case .get:
+            isGetInFlight = false
             packetsReceived(body)
-            if !isEnded { connections[.get]?.send(getHead, body: nil) }
         case .post:
             isPostInFlight = false
-            flush()
+            if isGoodbyeSent {
+                end(reason: "closed")
+                return
+            }
         }
+        if isEnded { return }
+        if case .pausing = upgrade {
+            completeUpgradeIfIdle()
+            return
+        }
+        if role == .get { sendGet() } else { flush() }
     }
 
     func connectionClosed(_ role: PollingHTTPConnection.Role) {
+        if case .upgraded = upgrade { return }  // we closed them ourselves
+        if role == .post, !isPostInFlight, !isEnded, !isReadingStopped {
+            // The server closes a keep-alive connection that stays idle (Protocol/engine.md
+            // §10); the session does not depend on it (§5.4): open another for the next POST.
+            connections[.post] = nil
+            channels[.post] = nil
+            isPostConnected = false
+            openConnection(.post)
+            return
+        }
         end(reason: "\(role == .get ? "GET" : "POST") connection closed")
     }
 
     // MARK: EngineTransport
 
     func send(_ packet: ByteBuffer) {
-        outbox.append(packet)
+        if case .upgraded(let webSocket) = upgrade {
+            webSocket.send(packet)
+        } else {
+            outbox.append(packet)
+        }
     }
 
     func flush() {
-        guard !isEnded, !isPostInFlight, isPostConnected, let postHead, !outbox.isEmpty else { return }
+        if case .upgraded(let webSocket) = upgrade { return webSocket.flush() }
+        if case .pausing = upgrade { return }  // the queue goes out on the WebSocket
+        guard !isEnded, !isPostInFlight, !isReadingStopped, isPostConnected, let postHead, !outbox.isEmpty else { return }
         var body: ByteBuffer
         if outbox.count == 1 {
             body = outbox[0]
@@ -113,17 +180,52 @@ final class PollingEngineTransport: EngineTransport {
             }
         }
         outbox.removeAll(keepingCapacity: true)
+        isGoodbyeSent = isGoodbyeQueued
         var head = postHead
         head.headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
         isPostInFlight = true
         connections[.post]?.send(head, body: body)
     }
 
-    func close() {
-        end(reason: "closed")
+    func close(_ manner: EngineCloseManner) {
+        if case .upgraded(let webSocket) = upgrade { return webSocket.close(manner) }
+        switch manner {
+        case .goodbye where postHead != nil && !isReadingStopped:
+            // The engine close packet; the server answers the POST (and a pending GET with `6`).
+            isGoodbyeQueued = true
+            send(ByteBuffer(string: "1"))
+            flush()
+        case .reset:
+            for channel in channels.values { channel.resetAndClose() }
+            channels.removeAll()
+            end(reason: "closed")
+        case .goodbye, .abandon:
+            end(reason: "closed")
+        }
+    }
+
+    func stopReading() {
+        if case .upgraded(let webSocket) = upgrade { return webSocket.stopReading() }
+        isReadingStopped = true
+        for channel in channels.values { channel.setAutoRead(false) }
+    }
+
+    func resumeReading() {
+        if case .upgraded(let webSocket) = upgrade { return webSocket.resumeReading() }
+        isReadingStopped = false
+        for channel in channels.values { channel.setAutoRead(true) }
+        if !isGetInFlight { sendGet() }
+        flush()
     }
 
     // MARK: private
+
+    /// Sends the next long-polling GET, unless one is in flight or reading is stopped.
+    func sendGet() {
+        guard !isEnded, !isGetInFlight, !isReadingStopped else { return }
+        isGetInFlight = true
+        connections[.get]?.send(getHead, body: nil)
+    }
 
     /// Handles one GET body: packets separated by 0x1E.
     private func packetsReceived(_ body: ByteBuffer) {
@@ -136,6 +238,8 @@ final class PollingEngineTransport: EngineTransport {
             case UInt8(ascii: "4"):
                 delegate?.engineMessageReceived(packet)
             case UInt8(ascii: "2"):
+                delegate?.enginePingReceived(answered: answersPings)
+                guard answersPings else { break }
                 var pong = ByteBufferAllocator().buffer(capacity: 1 + packet.readableBytes)
                 pong.writeInteger(UInt8(ascii: "3"))
                 pong.writeImmutableBuffer(packet)
@@ -165,17 +269,43 @@ final class PollingEngineTransport: EngineTransport {
         post.method = .POST
         post.headers.add(name: "Content-Type", value: "text/plain;charset=UTF-8")
         postHead = post
-        delegate?.engineOpened()
+        delegate?.engineOpened(handshake: json)
         flush()
+        if upgradeRequested, !isEnded {
+            if handshake.upgrades.contains(.websocket) {
+                startUpgrade(sid: handshake.sid)
+            } else {
+                delegate?.engineUpgradeFailed(reason: "the open packet offers no WebSocket upgrade")
+            }
+        }
     }
 
-    private func end(reason: String) {
+    /// The packets queued for the next POST, taken off the queue.
+    func takeOutbox() -> [ByteBuffer] {
+        defer { outbox.removeAll() }
+        return outbox
+    }
+
+    /// Closes the HTTP connections (the session goes on if it moved to WebSocket).
+    func closeConnections() {
+        let channels = self.channels.values
+        self.channels.removeAll()
+        connections.removeAll()
+        for channel in channels { channel.close(promise: nil) }
+    }
+
+    func end(reason: String) {
         guard !isEnded else { return }
         isEnded = true
         outbox.removeAll()
-        for channel in channels { channel.close(promise: nil) }
-        channels.removeAll()
-        connections.removeAll()
+        closeConnections()
+        switch upgrade {
+        case .probing(let webSocket?), .pausing(let webSocket):
+            upgrade = .polling
+            webSocket.close()
+        case .probing(nil), .polling, .upgraded:
+            break
+        }
         let delegate = self.delegate
         self.delegate = nil
         delegate?.engineClosed(reason: reason)

@@ -5,7 +5,7 @@ import NIOHTTP1
 import ParleyProtocol
 
 /// The HTTP long-polling transport of a client: one GET or POST at a time each, over
-/// async-http-client (which brings `https` with the system's trust roots).
+/// async-http-client (`https` with the configured TLS settings or the system's trust roots).
 struct PollingClient: Sendable {
     let http: HTTPClient
     let endpoint: ClientEndpoint

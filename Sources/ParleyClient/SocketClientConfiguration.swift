@@ -1,4 +1,5 @@
 public import NIOHTTP1
+public import NIOSSL
 public import ParleyProtocol
 
 /// Settings of a ``SocketManager``: one connection to one Socket.IO server.
@@ -43,6 +44,9 @@ public struct SocketClientConfiguration: Sendable {
     /// stops reading); past it the connection is closed (`transport error`) and the manager
     /// reconnects.
     public var maxQueuedBytes: Int = 8 * 1024 * 1024
+    /// TLS settings for `https` / `wss` (trust roots, client certificate) on both transports;
+    /// `nil` uses the system's trust roots.
+    public var tlsConfiguration: TLSConfiguration?
 
     /// Creates the default configuration.
     public init() {}

@@ -67,8 +67,9 @@ public final class SocketManager: Service, Sendable {
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
         httpConfiguration.timeout.connect = .init(configuration.connectTimeout)
         httpConfiguration.decompression = .disabled
+        httpConfiguration.tlsConfiguration = configuration.tlsConfiguration
         self.httpConfiguration = httpConfiguration
-        self.connector = WebSocketConnector(endpoint: endpoint, headers: configuration.headers, group: eventLoopGroup, maxFrameSize: 64 << 20)
+        self.connector = WebSocketConnector(endpoint: endpoint, headers: configuration.headers, tlsConfiguration: configuration.tlsConfiguration, group: eventLoopGroup, maxFrameSize: 64 << 20)
         self.logger = logger
     }
 

@@ -5,11 +5,12 @@ import NIOPosix
 import NIOSSL
 import NIOWebSocket
 
-/// Opens WebSocket connections for a client (`ws` or `wss` with the system's trust roots) and
-/// hands them over as `NIOAsyncChannel`s.
+/// Opens WebSocket connections for a client (`ws`, or `wss` with the configured TLS settings or
+/// the system's trust roots) and hands them over as `NIOAsyncChannel`s.
 struct WebSocketConnector: Sendable {
     let endpoint: ClientEndpoint
     let headers: HTTPHeaders
+    let tlsConfiguration: TLSConfiguration?
     let group: any EventLoopGroup
     let maxFrameSize: Int
 
@@ -25,7 +26,7 @@ struct WebSocketConnector: Sendable {
         headers.replaceOrAdd(name: "Host", value: "\(endpoint.host):\(endpoint.port)")
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: endpoint.target(transport: "websocket", sid: sid), headers: headers)
         let maxFrameSize = self.maxFrameSize
-        let tls = endpoint.secure ? try NIOSSLContext(configuration: .makeClientConfiguration()) : nil
+        let tls = endpoint.secure ? try NIOSSLContext(configuration: tlsConfiguration ?? .makeClientConfiguration()) : nil
         let result: EventLoopFuture<UpgradeResult> = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: endpoint.host, port: endpoint.port) { channel in

@@ -303,15 +303,11 @@ class Scenario:
         await self.connect(sio)
         await self.settle_transport(sio)
         observe("pong", value=await sio.call("ping", timeout=STEP_TIMEOUT))
-        # Not sio.disconnect() (nor leave()): python-engineio's AsyncClient queues `41` and
-        # the close packet, then closes the WebSocket at once, so its write loop fails with
-        # "Cannot write to closing transport" and the `41` never leaves (traced; over polling
-        # it does). The JS client writes `41` first, then closes. Do that: the DISCONNECT
-        # packet disconnect() sends, wait until it is written, then close the connection.
-        await bounded(sio.eio.queue.join(), "the client's queued packets to be sent")
-        await sio._send_packet(sio.packet_class(socketio.packet.DISCONNECT, namespace="/"))
-        await bounded(sio.eio.queue.join(), "the DISCONNECT packet to be written")
-        await bounded(sio.eio.disconnect(), "the Engine.IO close")
+        # The public API, as an application leaves. (Over WebSocket python-engineio queues `41`
+        # and the close packet, then closes the WebSocket before its write loop sent them; the
+        # server then sees the WebSocket close, not the `41`. The Swift side expects exactly
+        # that per transport.)
+        await bounded(sio.disconnect(), "disconnect()")
         observe("disconnected", reasons=[str(r) for r in reasons])
 
     async def server_disconnect(self):

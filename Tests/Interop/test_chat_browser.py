@@ -6,11 +6,20 @@ defaults (polling, then the upgrade to WebSocket). They pick nicknames, join the
 see each other's typing indicator and messages, and get their own messages acknowledged
 with a server-assigned id. Screenshots land in .build/chat-screenshots/.
 
+Then pages served from another origin (a static file server on another port) with the same
+bundle, against the BenchServer sample (`--cors-origin`): binary arguments (Uint8Array and
+ArrayBuffer) echoed back intact over each transport, and a cross-origin page that is let in
+only by the server's CORS setting.
+
 Recipe: /work/shared/TESTING-NOTES.md (Debian chromium + chromium-driver, no driver
 download, loopback-only host resolver rules). Every wait is bounded.
 """
 
+import functools
+import http.server
 import os
+import shutil
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -118,6 +127,19 @@ def test_two_browsers_chat_over_polling_and_websocket(chat_server_factory, offic
         assert page.execute_script("return typeof io;") == "function", "the page did not load the bundle"
         # Connected, and the server's welcome (a guest nickname) arrived, so typing is safe.
         wait_for(page, "window.socket && window.socket.connected && window.chat.nick", f"{nick}'s page connects")
+
+    # Everything bob does from here on must go over the WebSocket: wait for the engine's
+    # upgrade (its "upgrade" event, or the transport already switched) before chatting.
+    default.execute_script("""
+        const engine = window.socket.io.engine;
+        window.upgradedTo = engine.transport.name === 'websocket' ? 'websocket' : null;
+        engine.on('upgrade', (transport) => { window.upgradedTo = transport.name; });
+    """)
+    wait_for(default, "window.upgradedTo === 'websocket' && window.socket.io.engine.transport.name === 'websocket'",
+             "the default page upgrades to websocket")
+    assert polling.execute_script("return window.socket.io.engine.transport.name;") == "polling"
+
+    for nick, page in pages.items():
         fill(page, "nick", nick, "nick-set")
         wait_for(page, f"window.chat.nick === '{nick}'", f"{nick}'s nickname is acknowledged")
 
@@ -150,8 +172,8 @@ def test_two_browsers_chat_over_polling_and_websocket(chat_server_factory, offic
         assert texts(page, ".msg.mine .text") == [sent[nick]]
     wait_for(default, "document.getElementById('typing').textContent === ''", "alice's typing indicator clears")
 
-    # The default client upgrades once the probe succeeds; wait for it rather than assume it.
-    wait_for(default, "window.socket.io.engine.transport.name === 'websocket'", "the default page upgrades to websocket")
+    # Still on the transports they chatted over.
+    assert default.execute_script("return window.socket.io.engine.transport.name;") == "websocket"
     wait_for(default, "document.getElementById('status').textContent.includes('websocket')", "the status shows websocket")
     assert polling.execute_script("return window.socket.io.engine.transport.name;") == "polling"
     assert "polling" in polling.find_element(By.ID, "status").text
@@ -175,3 +197,135 @@ def test_page_explains_how_to_get_the_client_without_client_js(chat_server_facto
     assert page.find_element(By.ID, "status").text == "client missing"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     assert page.save_screenshot(str(SCREENSHOTS / "no-client-js.png"))
+
+
+# --- Pages from another origin, against BenchServer ----------------------------------------
+
+STATIC_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>parley cross-origin</title></head>
+<body><p id="origin"></p>
+<script src="socket.io.min.js"></script>
+<script>document.getElementById('origin').textContent = location.origin;</script>
+</body></html>
+"""
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+
+@pytest.fixture
+def static_site(tmp_path, official_client_js):
+    """A static file server on 127.0.0.1 (another port, so another origin than any Socket.IO
+    server) serving `index.html`, which loads the official socket.io.min.js from it.
+    Yields its origin, e.g. `http://127.0.0.1:40123`."""
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "index.html").write_text(STATIC_PAGE)
+    shutil.copy(official_client_js, root / "socket.io.min.js")
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=TIMEOUT)
+
+
+# Connects with `transports` (null: the client's default), emits `echo` with binary arguments
+# and reports what came back. Runs as an async WebDriver script: the last argument is `done`.
+BINARY_ECHO_SCRIPT = """
+const [url, transports, done] = arguments;
+const socket = io(url, transports ? { transports } : {});
+window.socket = socket;
+socket.on('connect_error', (err) => done({ error: String(err && err.message) }));
+// Every ack argument (emitWithAck resolves with the first one only).
+const ack = (...args) => new Promise((resolve, reject) =>
+  socket.timeout(10000).emit(...args, (err, ...reply) => (err ? reject(err) : resolve(reply))));
+socket.on('connect', async () => {
+  try {
+    const small = new Uint8Array(256).map((_, i) => i);
+    const large = new Uint8Array(70000).map((_, i) => (i * 7) % 251);
+    const buffer = new Uint8Array([0xff, 0x00, 0x7f, 0x80]).buffer;
+    const reply = await ack('echo', 'bytes', small, { nested: buffer, list: [large] });
+    const kind = (value) => Object.prototype.toString.call(value);
+    const same = (a, b) => a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
+    done({
+      transport: socket.io.engine.transport.name,
+      count: reply.length,
+      label: reply[0],
+      smallKind: kind(reply[1]),
+      small: Array.from(new Uint8Array(reply[1])),
+      nestedKind: kind(reply[2].nested),
+      nested: Array.from(new Uint8Array(reply[2].nested)),
+      largeLength: reply[2].list[0].byteLength,
+      largeSame: same(new Uint8Array(reply[2].list[0]), large),
+    });
+  } catch (err) {
+    done({ error: String(err && err.message) });
+  }
+});
+"""
+
+
+@pytest.mark.parametrize("transport", ["polling", "websocket"])
+def test_a_page_sends_binary_and_gets_it_back_intact(bench_server_factory, static_site, open_page, transport):
+    server = bench_server_factory("swift", "--cors-origin", static_site)
+    page = open_page(f"{static_site}/index.html")
+    assert page.execute_script("return typeof io;") == "function", "the page did not load the bundle"
+    result = page.execute_async_script(BINARY_ECHO_SCRIPT, server.url, [transport])
+    assert "error" not in result, result
+    assert result["transport"] == transport
+    assert result["count"] == 3 and result["label"] == "bytes"
+    assert result["smallKind"] == "[object ArrayBuffer]"
+    assert result["small"] == list(range(256))
+    assert result["nestedKind"] == "[object ArrayBuffer]"
+    assert result["nested"] == [0xFF, 0x00, 0x7F, 0x80]
+    assert result["largeLength"] == 70000 and result["largeSame"] is True
+
+
+# Connects over polling (the transport CORS governs: XHRs to another origin), then sends a
+# message to its room and reports what it got back.
+CROSS_ORIGIN_SCRIPT = """
+const [url, done] = arguments;
+const socket = io(url, { transports: ['polling'], reconnection: false });
+window.socket = socket;
+socket.on('connect_error', (err) => done({ error: String(err && err.message), origin: location.origin }));
+const ack = (...args) => new Promise((resolve, reject) =>
+  socket.timeout(10000).emit(...args, (err, ...reply) => (err ? reject(err) : resolve(reply))));
+socket.on('connect', async () => {
+  try {
+    const received = new Promise((resolve) => socket.on('msg', (...args) => resolve(args)));
+    const joined = await ack('join', 'across');
+    await ack('broadcast', 'across', 'hello from', location.origin);
+    const echoed = await ack('echo', { text: 'héllo', n: 1 });
+    done({ origin: location.origin, joined, msg: await received, echoed });
+  } catch (err) {
+    done({ error: String(err && err.message), origin: location.origin });
+  }
+});
+"""
+
+
+def test_a_page_from_another_origin_is_let_in_by_the_servers_cors_setting(bench_server_factory, static_site, open_page):
+    allowed = bench_server_factory("swift", "--cors-origin", static_site)
+    # The same server without the page's origin in its list: the browser must refuse the
+    # responses, so the client cannot connect. This is what makes the first case mean CORS.
+    other = bench_server_factory("swift", "--cors-origin", "http://127.0.0.1:1")
+    assert allowed.origin != static_site and other.origin != static_site
+
+    page = open_page(f"{static_site}/index.html")
+    result = page.execute_async_script(CROSS_ORIGIN_SCRIPT, allowed.url)
+    assert "error" not in result, result
+    assert result["origin"] == static_site
+    assert result["joined"] == ["across"]
+    assert result["msg"] == ["hello from", static_site]
+    assert result["echoed"] == [{"text": "héllo", "n": 1}]
+
+    refused = open_page(f"{static_site}/index.html")
+    result = refused.execute_async_script(CROSS_ORIGIN_SCRIPT, other.url)
+    assert result.get("error") == "xhr poll error", result

@@ -65,12 +65,34 @@ struct ClientBehaviourTests {
         }
     }
 
-    @Test func theEmitBufferIsBoundedAndVolatileEmitsAreDroppedWhileDisconnected() throws {
-        let manager = try Self.manager(port: 1) { $0.maxBufferedEmits = 3 }
+    @Test func theEmitBufferIsBoundedAndVolatileEmitsAreDroppedWhileDisconnected() async throws {
+        let received = NIOLockedValueBox<[String]>([])
+        let (server, port) = try await Self.server { server in
+            server.onConnection { socket in
+                socket.onAny { event in received.withLockedValue { $0.append("\(event.name) \(event.arguments.jsonText)") } }
+                socket.on("done") { event in try event.ack("ok") }
+            }
+        }
+        defer { Task { await server.shutdown() } }
+        let manager = try Self.manager(port: port) { $0.maxBufferedEmits = 3 }
         let socket = manager.socket()
-        for _ in 0..<3 { try socket.emit("x") }
-        #expect(throws: EmitBufferFullError.self) { try socket.emit("x") }
-        try socket.emitVolatile("dropped")
+        for number in 0..<3 { try socket.emit("buffered", number) }
+        #expect(throws: EmitBufferFullError.self) { try socket.emit("buffered", 3) }
+        try socket.emitVolatile("volatile", "while disconnected")
+        // `connect` fires after the buffered emits went out (`isConnected` turns true before).
+        let connects = NIOLockedValueBox(0)
+        socket.onConnect { connects.withLockedValue { $0 += 1 } }
+        try await Self.running(manager) {
+            try await Self.eventually { connects.withLockedValue { $0 } == 1 }
+            try socket.emitVolatile("volatile", "while connected")
+            // Events leave in order on one connection: once "done" is acknowledged, everything
+            // emitted before it has arrived.
+            let reply = try await socket.emitWithAck("done", timeout: .seconds(5))
+            #expect(try reply.decode(String.self, at: 0) == "ok")
+            #expect(received.withLockedValue { $0 } == [
+                "buffered [0]", "buffered [1]", "buffered [2]", #"volatile ["while connected"]"#,
+            ])
+        }
     }
 
     @Test func aMiddlewareRefusalReachesConnectErrorWithMessageAndData() async throws {

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Parley
 import ParleyClient
+import ParleyProtocol
 import ParleyTesting
 import Testing
 
@@ -22,8 +23,10 @@ struct ClientServerTests {
 
     @Test(arguments: strategies)
     func connectsEmitsAndGetsAcknowledged(_ transports: SocketClientConfiguration.Transports) async throws {
+        let openedWith = NIOLockedValueBox<[String]>([])
         let (server, port) = try await Self.server { server in
             server.onConnection { socket in
+                openedWith.withLockedValue { $0.append(socket.handshake.query["transport"] ?? "none") }
                 try? socket.emit("welcome", "hello \(socket.id.prefix(4))")
                 socket.on("add") { event in try event.ack(try event.arguments.decode([Int].self).reduce(0, +)) }
             }
@@ -35,6 +38,8 @@ struct ClientServerTests {
         logger.logLevel = ProcessInfo.processInfo.environment["PARLEY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         let manager = try SocketManager(url: "http://127.0.0.1:\(port)", configuration: configuration, logger: logger)
         let socket = manager.socket()
+        let upgrades = NIOLockedValueBox(0)
+        manager.onUpgrade { _ in upgrades.withLockedValue { $0 += 1 } }
         let welcomes = NIOLockedValueBox<[String]>([])
         socket.on("welcome") { event in welcomes.withLockedValue { $0.append(try! event.argument(0, as: String.self)) } }
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -43,10 +48,26 @@ struct ClientServerTests {
             #expect(try sum.decode(Int.self, at: 0) == 42)
             for _ in 0..<200 where welcomes.withLockedValue({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(10)) }
             #expect(welcomes.withLockedValue { $0.count } == 1)
-            if transports == .pollingThenUpgrade {
-                for _ in 0..<300 where manager.transport != .websocket { try await Task.sleep(for: .milliseconds(10)) }
-                #expect(manager.transport == .websocket)
+            // Where each strategy opens, and where it ends up.
+            let (opensWith, endsOn, upgradeCount): (String, EngineTransportKind, Int) = switch transports {
+            case .pollingOnly: ("polling", .polling, 0)
+            case .webSocketOnly: ("websocket", .websocket, 0)
+            case .pollingThenUpgrade: ("polling", .websocket, 1)
+            case .webSocketFirst: ("websocket", .websocket, 0)
             }
+            if upgradeCount > 0 {
+                for _ in 0..<300 where upgrades.withLockedValue({ $0 }) < upgradeCount { try await Task.sleep(for: .milliseconds(10)) }
+            } else {
+                // Not a synchronisation: an upgrade the strategy does not allow would start
+                // right after the handshake; give it the time to show up.
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            #expect(openedWith.withLockedValue { $0 } == [opensWith])
+            #expect(manager.transport == endsOn)
+            #expect(upgrades.withLockedValue { $0 } == upgradeCount)
+            let again = try await socket.emitWithAck("add", 1, 1, timeout: .seconds(5))
+            #expect(try again.decode(Int.self, at: 0) == 2)
+            #expect(manager.transport == endsOn)
             await manager.disconnect()
             try await group.waitForAll()
         }

@@ -19,6 +19,8 @@ struct HostileNetworkTests {
                 var configuration = SocketClientConfiguration()
                 configuration.transports = .webSocketFirst
                 configuration.connectTimeout = .seconds(2)
+                // No jitter: the fallback takes connectTimeout, then exactly this delay.
+                configuration.backoff = ReconnectBackoff(initial: .milliseconds(200), maximum: .milliseconds(200), randomization: 0)
                 let manager = try SocketManager(url: "http://127.0.0.1:\(proxy.port)", configuration: configuration, logger: Self.logger)
                 let socket = manager.socket()
                 let connected = AsyncInbox<ContinuousClock.Instant>(eventLoop: MultiThreadedEventLoopGroup.singleton.next())
@@ -28,7 +30,10 @@ struct HostileNetworkTests {
                     let connectedAt = try #require(try await connected.next(timeout: .seconds(15)))
                     let elapsed = connectedAt - start
                     print("fallback to polling took \(elapsed)")
-                    #expect(elapsed < .seconds(15))
+                    // It waited out the stalled WebSocket (no open packet within connectTimeout)
+                    // and the one backoff delay, then opened on polling at once.
+                    #expect(elapsed >= .milliseconds(2_190), "fell back after \(elapsed), before connectTimeout + backoff")
+                    #expect(elapsed < .milliseconds(4_000), "fell back after \(elapsed)")
                     #expect(manager.transport == .polling)
                     let reply = try await socket.emitWithAck("echo", "through the proxy", timeout: .seconds(5))
                     #expect(try reply.decode(String.self, at: 0) == "echo:through the proxy")

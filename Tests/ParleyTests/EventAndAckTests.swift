@@ -166,9 +166,16 @@ struct EventAndAckTests {
         let seen = Recorder<String>()
         server.of("/other").onConnection { socket in socket.onAny { seen.append($0.name) } }
         let client = try await connectedClient()
+        // Another client is in /other, so its handlers are live for sockets that joined.
+        let member = try await InMemoryTransport(server: server, eventLoop: loop)
+        try await member.receive("0/other,")
+        #expect(await member.takeSent().first?.hasPrefix(#"0/other,{"sid":"#) == true)
+
         try await client.receive(#"2/other,["hello"]"#)
-        #expect(seen.values.isEmpty)
+        try await member.receive(#"2/other,["from the member"]"#)
+        #expect(seen.values == ["from the member"])
         #expect(client.closeReason == nil)
+        #expect(await client.takeSent() == [])
     }
 
     @Test func aThrowingHandlerIsLoggedAndTheConnectionLives() async throws {

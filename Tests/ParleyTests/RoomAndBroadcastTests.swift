@@ -174,8 +174,27 @@ struct RoomAndBroadcastTests {
     }
 
     @Test func userDataTravelsWithTheSocket() async throws {
-        let all = try await clients(1)
-        all[0].socket.data["nick"] = "ada"
-        #expect(server.of("/").socket(id: all[0].socket.id)?.data.get("nick", as: String.self) == "ada")
+        server.onConnection { socket in
+            socket.on("set nick") { event in socket.data["nick"] = try event.argument(0, as: String.self) }
+            socket.on("nick?") { event in try event.ack(socket.data.get("nick", as: String.self) ?? "none") }
+        }
+        let all = try await clients(3)
+        // Written by one event's handler, read by a later event's, and per socket.
+        try await all[0].client.receive(#"2["set nick","ada"]"#)
+        try await all[1].client.receive(#"2["set nick","bob"]"#)
+        try await all[0].client.receive(#"21["nick?"]"#)
+        try await all[1].client.receive(#"22["nick?"]"#)
+        try await all[2].client.receive(#"23["nick?"]"#)
+        #expect(await all[0].client.takeSent() == [#"31["ada"]"#])
+        #expect(await all[1].client.takeSent() == [#"32["bob"]"#])
+        #expect(await all[2].client.takeSent() == [#"33["none"]"#])
+        // The server's own views of the sockets see the same values.
+        #expect(server.of("/").socket(id: all[1].socket.id)?.data.get("nick", as: String.self) == "bob")
+        let nicks = server.of("/").sockets.map { $0.data.get("nick", as: String.self) ?? "none" }
+        #expect(nicks.sorted() == ["ada", "bob", "none"])
+        // A value of another type is not returned as a String.
+        all[2].socket.data["nick"] = 7
+        #expect(all[2].socket.data.get("nick", as: String.self) == nil)
+        #expect(all[2].socket.data.get("nick", as: Int.self) == 7)
     }
 }

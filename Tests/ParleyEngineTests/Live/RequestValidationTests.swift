@@ -86,12 +86,31 @@ struct RequestValidationTests {
     @Test func aHalfOpenConnectionIsClosedAfterTheIdleTimeoutWhileOthersAreServed() async throws {
         let server = try await EngineTestServer.start { $0.idleConnectionTimeout = .milliseconds(2_000) }
         defer { Task { await server.stop() } }
+        let stalledSince = ContinuousClock.now
         let stalled = try await RawTCPConnection.connect(port: server.port)
         stalled.send("GET /engine.io/?EIO=4&transp")
+        let silentSince = ContinuousClock.now
         let silent = try await RawTCPConnection.connect(port: server.port)
         _ = try await server.pollingHandshake(on: try await server.connection())
-        #expect(await stalled.readUntilClose(timeout: .seconds(3)) == "")
-        #expect(await silent.readUntilClose(timeout: .seconds(3)) == "")
+        // Both waits run at once, so each end is seen when it happens.
+        async let stalledEnd = Self.readUntilClose(stalled)
+        async let silentEnd = Self.readUntilClose(silent)
+        let (stalledAnswer, stalledClosedAt) = await stalledEnd
+        let (silentAnswer, silentClosedAt) = await silentEnd
+        #expect(stalledAnswer == "")
+        #expect(silentAnswer == "")
+        // Open until the idle timeout (the last byte of `stalled` went out right after its
+        // connect), closed soon after it.
+        for (name, lifetime) in [("stalled", stalledClosedAt - stalledSince), ("silent", silentClosedAt - silentSince)] {
+            #expect(lifetime >= .milliseconds(1_950), "\(name) closed after \(lifetime)")
+            #expect(lifetime < .milliseconds(3_500), "\(name) closed after \(lifetime)")
+        }
+    }
+
+    /// What `connection` received until it closed (`nil`: still open after 4 s), and when it closed.
+    static func readUntilClose(_ connection: RawTCPConnection) async -> (String?, ContinuousClock.Instant) {
+        let answer = await connection.readUntilClose(timeout: .seconds(4))
+        return (answer, .now)
     }
 
     @Test func aPendingGetIsNotIdle() async throws {

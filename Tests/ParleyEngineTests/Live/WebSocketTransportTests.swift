@@ -152,6 +152,22 @@ struct WebSocketTransportTests {
             for _ in 0..<2_000 where session.send(chunk) {}
         }.get()
         #expect(try await server.recorder.nextClose(sid: handshake.sid).code == .slowConsumer)
+        #expect(server.server.session(id: handshake.sid) == nil)
+        // The connection ends: reading again, the client gets what the kernel buffered, then
+        // the close frame (1013, try again later), then the end of the stream.
+        try await socket.channel.setOption(ChannelOptions.autoRead, value: true)
+        socket.channel.read()
+        var messages = 0
+        var closeCode: WebSocketErrorCode?
+        while let frame = try await socket.nextFrame(timeout: .seconds(5)) {
+            if frame.opcode == .text, frame.unmaskedData.readableBytes == chunk.byteCount + 1 { messages += 1 }
+            if frame.opcode == .connectionClose {
+                var data = frame.unmaskedData
+                closeCode = data.readWebSocketErrorCode()
+            }
+        }
+        #expect(messages > 0 && messages < 2_000, "\(messages) messages before the close")
+        #expect(closeCode == WebSocketErrorCode(codeNumber: 1013))
     }
 
     @Test func volatileMessagesAreDroppedWhileTheClientIsNotReading() async throws {
@@ -160,13 +176,34 @@ struct WebSocketTransportTests {
         let (socket, handshake) = try await server.webSocketHandshake()
         try await socket.channel.setOption(ChannelOptions.autoRead, value: false)
         let session = try #require(server.server.session(id: handshake.sid))
-        let chunk = EngineMessage(text: String(repeating: "v", count: 64 * 1024))
-        var accepted = 0
-        // One message per event-loop tick, so each is flushed before the next is offered.
-        for _ in 0..<2_000 {
-            if try await session.eventLoop.submit({ session.sendVolatile(chunk) }).get() { accepted += 1 }
+        let filler = String(repeating: "v", count: 64 * 1024)
+        var accepted: [Int] = []
+        // One message per event-loop tick, so each is flushed before the next is offered. The
+        // client reads nothing, so once the connection is above its high-water mark it stays
+        // there: every message up to that point is queued, every one after it dropped.
+        for index in 0..<2_000 {
+            let message = EngineMessage(text: "\(index) " + filler)
+            if try await session.eventLoop.submit({ session.sendVolatile(message) }).get() { accepted.append(index) }
         }
-        #expect(accepted > 0 && accepted < 2_000, "accepted \(accepted)")
+        #expect(!accepted.isEmpty && accepted.count < 2_000, "accepted \(accepted.count)")
+        #expect(accepted == Array(0..<accepted.count), "accepted after a drop: \(accepted.filter { $0 >= accepted.count })")
         #expect(server.server.session(id: handshake.sid) != nil)
+
+        // Reading again, the client gets exactly the accepted messages in order, then the
+        // next one sent: nothing dropped arrives late.
+        try await socket.channel.setOption(ChannelOptions.autoRead, value: true)
+        socket.channel.read()
+        #expect(try await session.eventLoop.submit { session.send(EngineMessage(text: "after")) }.get())
+        var received: [Int] = []
+        while true {
+            let text = try await socket.nextText(timeout: .seconds(5))
+            if text == "2" { continue }  // a heartbeat ping, if one falls in here
+            if text == "4after" { break }
+            received.append(Int(text.dropFirst().prefix { $0 != " " }) ?? -1)
+        }
+        #expect(received == accepted)
+        // With the backlog gone, a volatile message is taken again.
+        #expect(try await session.eventLoop.submit { session.sendVolatile(EngineMessage(text: "fresh")) }.get())
+        #expect(try await socket.nextText(timeout: .seconds(5)) == "4fresh")
     }
 }
