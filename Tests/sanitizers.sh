@@ -23,7 +23,7 @@ for mode in "${MODES[@]}"; do
         address) scratch=.build-asan ;;
         *) echo "unknown sanitizer: $mode (thread or address)" >&2; exit 2 ;;
     esac
-    log="$ROOT/$scratch-test.log"
+    log="$ROOT/$scratch/sanitizer-test.log"
     mkdir -p "$ROOT/$scratch"
     printf '\n========== swift test --sanitize=%s ==========\n' "$mode"
     # halt_on_error=0: report every finding of the run, not only the first.

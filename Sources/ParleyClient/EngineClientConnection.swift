@@ -217,20 +217,37 @@ actor EngineClientConnection {
     /// later when no ping comes within `pingInterval + pingTimeout`.
     private func watchdog() async {
         let openBy = NIODeadline.now() + TimeAmount(configuration.connectTimeout)
-        while !closed {
-            let deadline = heartbeat?.nextDeadline ?? openBy
+        while !closed, !Task.isCancelled {
+            guard let deadline = heartbeat?.nextDeadline else {
+                guard heartbeat == nil else { return }
+                let wait = openBy - .now()
+                guard wait > .zero else {
+                    finish(ClientCloseReason(.transportError, detail: "no handshake within \(configuration.connectTimeout)"))
+                    return
+                }
+                // Until the handshake, or the connect deadline: the handshake brings a much
+                // earlier deadline (pingInterval + pingTimeout) that the watchdog must keep.
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds)) }
+                    group.addTask { await self.waitForHandshake() }
+                    await group.next()
+                    group.cancelAll()
+                }
+                continue
+            }
             let wait = deadline - .now()
             if wait > .zero {
                 try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds))
-                if Task.isCancelled { return }
                 continue
             }
-            if heartbeat == nil {
-                finish(ClientCloseReason(.transportError, detail: "no handshake within \(configuration.connectTimeout)"))
-            } else if case .close? = heartbeat?.timerFired(now: .now()) {
+            if case .close? = heartbeat?.timerFired(now: .now()) {
                 finish(ClientCloseReason(.pingTimeout))
             }
         }
+    }
+
+    private func waitForHandshake() async {
+        await waitUntil { $0.heartbeat != nil }
     }
 
     /// Sends queued packets, one batch at a time, on the current transport.

@@ -32,7 +32,10 @@ struct WebSocketConnector: Sendable {
             .connect(host: endpoint.host, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls {
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: endpoint.host))
+                        // SNI carries host names only; an IP literal is checked against the
+                        // certificate's IP addresses without it.
+                        let isIPAddress = (try? SocketAddress(ipAddress: endpoint.host, port: 0)) != nil
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: isIPAddress ? nil : endpoint.host))
                     }
                     let upgrader = NIOTypedWebSocketClientUpgrader<UpgradeResult>(
                         maxFrameSize: maxFrameSize,

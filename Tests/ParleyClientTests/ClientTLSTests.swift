@@ -87,10 +87,9 @@ struct ClientTLSTests {
         }
     }
 
-    /// `wss://127.0.0.1` cannot work: the WebSocket connector passes the host as the TLS
-    /// server name, and NIOSSL refuses an IP address there (https to the same URL works).
-    @Test(.disabled("client bug: WebSocketConnector.connect passes an IP address as serverHostname to NIOSSLClientHandler, which throws cannotUseIPAddressInSNI"))
-    func theClientConnectsOverWSSToAnIPAddress() async throws {
+    /// `wss://127.0.0.1`: an IP address is not sent as the TLS server name (SNI), which
+    /// carries host names only.
+    @Test func theClientConnectsOverWSSToAnIPAddress() async throws {
         try await Self.withTLSEchoServer { proxy, certificate in
             var configuration = SocketClientConfiguration()
             configuration.transports = .webSocketOnly
