@@ -2,7 +2,7 @@ public import ArgumentParser
 import Foundation
 import Logging
 import NIOCore
-import ParleyEngine
+@_spi(Testing) import ParleyEngine
 import ParleyProtocol
 import ServiceLifecycle
 import UnixSignals
@@ -33,6 +33,9 @@ struct EngineEcho: AsyncParsableCommand {
     @Option(help: "Allowed CORS origin; repeat for several, '*' for any. CORS is off without it.")
     var corsOrigin: [String] = []
 
+    @Option(help: "Also serve WebSocket upgrades on this path as a raw WebSocket echo (no Engine.IO), for conformance suites.")
+    var rawWebSocketEcho: String?
+
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level = .info
 
@@ -48,6 +51,7 @@ struct EngineEcho: AsyncParsableCommand {
         configuration.pingInterval = .milliseconds(pingInterval)
         configuration.pingTimeout = .milliseconds(pingTimeout)
         configuration.maxPayloadBytes = maxPayload
+        configuration.rawWebSocketEchoPath = rawWebSocketEcho
         if !corsOrigin.isEmpty {
             configuration.cors = CORSConfiguration(allowedOrigins: corsOrigin.contains("*") ? .any : .list(corsOrigin))
         }
