@@ -33,7 +33,7 @@ struct EngineEcho: AsyncParsableCommand {
     @Option(help: "Allowed CORS origin; repeat for several, '*' for any. CORS is off without it.")
     var corsOrigin: [String] = []
 
-    @Option(help: "Also serve WebSocket upgrades on this path as a raw WebSocket echo (no Engine.IO), for conformance suites.")
+    @Option(name: .customLong("raw-websocket-echo"), help: "Also serve WebSocket upgrades on this path as a raw WebSocket echo (no Engine.IO), for conformance suites.")
     var rawWebSocketEcho: String?
 
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")

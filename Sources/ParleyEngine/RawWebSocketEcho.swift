@@ -1,4 +1,4 @@
-public import NIOHTTP1
+import NIOHTTP1
 
 /// A plain WebSocket echo endpoint on the engine's own WebSocket code, for conformance suites
 /// (Autobahn|Testsuite) that speak raw RFC 6455 rather than Engine.IO: every text and binary

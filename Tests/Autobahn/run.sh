@@ -72,7 +72,7 @@ trap stop_server EXIT
 exec 3<"$OUT"
 LINE=""
 if ! read -r -t 60 LINE <&3; then
-    echo "error: EngineEcho did not announce its port within 60 s" >&2
+    echo "error: EngineEcho did not announce its port (exited, or silent for 60 s)" >&2
     cat "$WORK/server.err" >&2
     exit 1
 fi
@@ -140,7 +140,7 @@ for name in order:
 for name in ("FAILED", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED"):
     for case_id, result in by_behavior[name]:
         detail = json.load(open(os.path.join(reports, result["reportfile"])))
-        print("%s %s (close: %s, remote code %s): %s" % (name, case_id, result.get("behaviorClose"), result.get("remoteCloseCode"), detail.get("description", "").strip()))
+        print("%s %s (close: %s, remote code %s): %s" % (name, case_id, result.get("behaviorClose"), result.get("remoteCloseCode"), detail.get("description", "").strip().splitlines()[0]))
         if name == "FAILED":
             print("    expected: %s" % detail.get("expectation", "").strip())
             print("    result:   %s" % detail.get("result", "").strip())

@@ -62,6 +62,7 @@ let package = Package(
             name: "FuzzHTTPPipeline",
             dependencies: [
                 .product(name: "ParleyEngine", package: "Parley"),
+                .product(name: "ParleyProtocol", package: "Parley"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

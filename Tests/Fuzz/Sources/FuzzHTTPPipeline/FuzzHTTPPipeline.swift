@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOEmbedded
 @_spi(Testing) import ParleyEngine
+import ParleyProtocol
 
 /// One input is the bytes a client sends on one connection to the engine: HTTP requests, and
 /// WebSocket frames after an upgrade. They go through the server's real connection pipeline on
