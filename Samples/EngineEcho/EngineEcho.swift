@@ -2,7 +2,7 @@ public import ArgumentParser
 import Foundation
 import Logging
 import NIOCore
-import ParleyEngine
+@_spi(Testing) import ParleyEngine
 import ParleyProtocol
 import ServiceLifecycle
 import UnixSignals
@@ -36,6 +36,9 @@ struct EngineEcho: AsyncParsableCommand {
     @Option(help: "How long an HTTP connection may stay silent outside a held GET, in milliseconds.")
     var idleTimeout: Int64 = 30_000
 
+    @Option(name: .customLong("raw-websocket-echo"), help: "Also serve WebSocket upgrades on this path as a raw WebSocket echo (no Engine.IO), for conformance suites.")
+    var rawWebSocketEcho: String?
+
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level = .info
 
@@ -52,6 +55,7 @@ struct EngineEcho: AsyncParsableCommand {
         configuration.pingTimeout = .milliseconds(pingTimeout)
         configuration.maxPayloadBytes = maxPayload
         configuration.idleConnectionTimeout = .milliseconds(idleTimeout)
+        configuration.rawWebSocketEchoPath = rawWebSocketEcho
         if !corsOrigin.isEmpty {
             configuration.cors = CORSConfiguration(allowedOrigins: corsOrigin.contains("*") ? .any : .list(corsOrigin))
         }

@@ -43,6 +43,8 @@ public struct EngineConfiguration: Sendable {
     /// A check run on every request before any session work; returning `false` answers
     /// `403 {"code":4,"message":"Forbidden"}`.
     public var allowRequest: (@Sendable (EngineRequest) -> Bool)? = nil
+    /// A path whose WebSocket upgrades are served as a raw echo (see ``RawWebSocketEcho``); tests only.
+    @_spi(Testing) public var rawWebSocketEchoPath: String? = nil
 
     /// Fixed documents served on GET at other paths of the same port (a web page, the client
     /// bundle), keyed by exact path. Everything else outside ``path`` is 404.

@@ -176,6 +176,7 @@ public final class EngineServer: Service, Sendable {
     /// Decides a WebSocket upgrade request: the headers of the `101` answer, or `nil` after
     /// writing the refusal.
     static func shouldUpgrade(_ channel: any Channel, _ head: HTTPRequestHead, core: EngineServerCore) -> HTTPHeaders? {
+        if let headers = RawWebSocketEcho.upgradeHeaders(head, core: core) { return headers }
         let request = EngineRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: channel.remoteAddress)
         let route = EngineRoute(request, configuration: core.configuration, cors: core.cors, isUpgrade: true)
         guard case .websocket(let sid) = route, sid.map({ core.session(id: $0) != nil }) ?? true else {

@@ -20,11 +20,14 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
     private var socketID: ObjectIdentifier?
     private var failed = false
     private var parser: WebSocketFrameParser
+    /// Serves a ``RawWebSocketEcho``: messages are echoed as frames, no session.
+    private let rawEcho: Bool
     /// Set while the handler is in the pipeline: frames are written through it.
     private var context: ChannelHandlerContext?
 
-    init(core: EngineServerCore, request: EngineRequest, sid: String?) {
+    init(core: EngineServerCore, request: EngineRequest, sid: String?, rawEcho: Bool = false) {
         self.core = core
+        self.rawEcho = rawEcho
         self.request = request
         self.sid = sid
         self.parser = WebSocketFrameParser(maxMessageSize: core.configuration.maxPayloadBytes)
@@ -63,6 +66,7 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
         socketID = socket.id
         let request = self.request
         self.request = nil
+        guard !rawEcho else { return }
         if let sid {
             guard let session = core.session(id: sid) else {
                 socket.close(code: .policyViolation)
@@ -103,6 +107,8 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
     private func received(_ frame: WebSocketFrameParser.Frame, context: ChannelHandlerContext) {
         switch frame {
         case .text(let text):
+            // Raw echo: invalid UTF-8 falls through to the decoder, which fails the connection.
+            if rawEcho, UTF8Validation.isValid(text.readableBytesView) { return transport(context).write(frame: .text, payload: text) }
             do {
                 deliver(try EnginePacketCodec.decode(text: text))
             } catch {
@@ -111,6 +117,7 @@ final class EngineWebSocketHandler: ChannelInboundHandler {
                 fail(context: context, code: code, reason: reason)
             }
         case .binary(let bytes):
+            if rawEcho { return transport(context).write(frame: .binary, payload: bytes) }
             deliver(EnginePacketCodec.decode(binary: bytes))
         case .ping(let payload):
             // A peer that pings without reading would grow the outbound buffer without bound:

@@ -40,7 +40,8 @@ struct EngineWebSocketUpgrader: HTTPServerProtocolUpgrader, Sendable {
 
     func upgrade(context: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
         let request = EngineRequest(method: upgradeRequest.method, uri: upgradeRequest.uri, headers: upgradeRequest.headers, remoteAddress: context.channel.remoteAddress)
-        let handler = EngineWebSocketHandler(core: core, request: request, sid: request.queryValue("sid"))
+        let rawEcho = RawWebSocketEcho.serves(uri: upgradeRequest.uri, configuration: core.configuration)
+        let handler = EngineWebSocketHandler(core: core, request: request, sid: request.queryValue("sid"), rawEcho: rawEcho)
         return context.eventLoop.makeCompletedFuture {
             try context.pipeline.syncOperations.addHandler(handler)
         }

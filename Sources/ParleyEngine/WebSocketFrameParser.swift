@@ -1,5 +1,6 @@
 import NIOCore
 import NIOWebSocket
+import ParleyProtocol
 
 /// Reads the frames a client sends on a WebSocket (RFC 6455 § 5), reassembles fragmented
 /// messages and enforces the rules a server must: every frame masked, no reserved bits (no
@@ -131,7 +132,9 @@ struct WebSocketFrameParser {
         switch header.opcode {
         case .ping: return .ping(payload)
         case .pong: return .pong(payload)
-        case .connectionClose: return .close(payload)
+        case .connectionClose:
+            try Self.checkClose(payload)
+            return .close(payload)
         case .continuation:
             guard var message = fragments else { throw Failure.protocolError("continuation without a message") }
             fragments = nil
@@ -148,6 +151,21 @@ struct WebSocketFrameParser {
                 return nil
             }
             return header.opcode == .text ? .text(payload) : .binary(payload)
+        }
+    }
+
+    /// A close body is empty, or a code an endpoint may send (RFC 6455 § 7.4) and a UTF-8 reason.
+    private static func checkClose(_ payload: ByteBuffer) throws {
+        guard payload.readableBytes > 0 else { return }
+        guard payload.readableBytes >= 2, let code = payload.getInteger(at: payload.readerIndex, as: UInt16.self) else {
+            throw Failure.protocolError("close frame with a 1-byte body")
+        }
+        switch code {
+        case 1000...1003, 1007...1014, 3000...4999: break
+        default: throw Failure.protocolError("close code \(code) may not be sent")
+        }
+        guard UTF8Validation.isValid(payload.getSlice(at: payload.readerIndex + 2, length: payload.readableBytes - 2)!.readableBytesView) else {
+            throw Failure.protocolError("close reason is not UTF-8")
         }
     }
 
