@@ -129,6 +129,20 @@ if ! swift test --no-parallel; then
     FAILED+=("swift test")
 fi
 
+# --- Fuzzing and WebSocket conformance ---------------------------------------------------
+
+section "fuzz (Tests/Fuzz/run.sh, 20 s per target)"
+# A short run of every libFuzzer target (with AddressSanitizer), so they stay buildable and
+# the corpus keeps being exercised; the long runs are Tests/Fuzz/README.md's.
+if ! bash Tests/Fuzz/run.sh --seconds 20; then
+    FAILED+=("fuzz")
+fi
+
+section "Autobahn|Testsuite (Tests/Autobahn/run.sh)"
+if ! PARLEY_BIN="$(swift build --show-bin-path)" bash Tests/Autobahn/run.sh; then
+    FAILED+=("autobahn")
+fi
+
 # --- Interop tests ----------------------------------------------------------------------
 
 section "interop tests (pytest Tests/Interop)"

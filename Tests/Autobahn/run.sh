@@ -29,8 +29,10 @@ mkdir -p "$WORK"
 
 PYTHON2="${PYTHON2:-}"
 if [ -z "$PYTHON2" ]; then
-    if command -v pyenv >/dev/null 2>&1 && [ -x "$(pyenv root)/versions/2.7.18/bin/python" ]; then
-        PYTHON2="$(pyenv root)/versions/2.7.18/bin/python"
+    # pyenv may be installed without being on PATH (a non-interactive shell skips .bashrc).
+    PYENV_ROOT_GUESS="$(command -v pyenv >/dev/null 2>&1 && pyenv root || echo "${PYENV_ROOT:-$HOME/.pyenv}")"
+    if [ -x "$PYENV_ROOT_GUESS/versions/2.7.18/bin/python" ]; then
+        PYTHON2="$PYENV_ROOT_GUESS/versions/2.7.18/bin/python"
     else
         echo "error: no Python 2.7 (set PYTHON2, or install 2.7.18 with pyenv)" >&2
         exit 1
