@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The asynchronous work a server runs on behalf of its connections — middlewares and
 /// `on(_:answer:)` handlers — tracked so that shutdown cancels it and waits for it. Nothing a
@@ -10,14 +10,16 @@ final class HandlerTasks: Sendable {
         var closed = false
     }
 
-    private let state = Mutex(State())
+    // A pthread mutex: ThreadSanitizer sees its ordering, and tasks created and finished on
+    // different threads meet here (with the standard library's Mutex it reported races).
+    private let state = NIOLockedValueBox(State())
 
     /// Starts `work` as a tracked task.
     ///
     /// - Returns: `false` once shutdown began; `work` does not run then.
     @discardableResult
     func run(_ work: @escaping @Sendable () async -> Void) -> Bool {
-        state.withLock { state in
+        state.withLockedValue { state in
             guard !state.closed else { return false }
             let id = state.nextID
             state.nextID += 1
@@ -31,15 +33,15 @@ final class HandlerTasks: Sendable {
     }
 
     private func finished(_ id: UInt64) {
-        _ = state.withLock { $0.tasks.removeValue(forKey: id) }
+        _ = state.withLockedValue { $0.tasks.removeValue(forKey: id) }
     }
 
     /// The number of tasks running (tests).
-    var count: Int { state.withLock { $0.tasks.count } }
+    var count: Int { state.withLockedValue { $0.tasks.count } }
 
     /// Refuses new work, cancels every running task and waits until all have ended.
     func shutdown() async {
-        let running = state.withLock { state in
+        let running = state.withLockedValue { state in
             state.closed = true
             return Array(state.tasks.values)
         }

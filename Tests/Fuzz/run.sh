@@ -58,17 +58,13 @@ for target in "${TARGETS[@]}"; do
     echo "+ $target ${LIMIT[*]}"
     extra=()
     asan_options="${ASAN_OPTIONS:-}"
-    if [ "$target" = FuzzHTTPPipeline ]; then
-        # Each input builds a fresh server core and EmbeddedEventLoop, and a WebSocket session
-        # leaves core, loop, channel and session in a reference cycle (see
-        # Findings/README.md): leak checks are off here until that is resolved.
-        extra=(-detect_leaks=0)
-        asan_options="detect_leaks=0${asan_options:+:$asan_options}"
-    fi
+    # Inputs that once found a defect are replayed first.
+    regressions="$ROOT/Tests/Fuzz/Regressions/$target"
+    [ -d "$regressions" ] && extra+=("$regressions")
     set +e
-    # Leak checks stay on elsewhere; a reference cycle left by one input shows up as a leak.
-    ASAN_OPTIONS="$asan_options" "$BIN/$target" "${LIMIT[@]}" "${extra[@]}" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="$SCRATCH/artifacts/$target-" ${FUZZ_ARGS:-} "$corpus" "$SCRATCH/seeds/$target" >"$log" 2>&1
+    # Leak checks are on: a reference cycle left by one input shows up as a leak.
+    ASAN_OPTIONS="$asan_options" "$BIN/$target" "${LIMIT[@]}" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$SCRATCH/artifacts/$target-" ${FUZZ_ARGS:-} "$corpus" "$SCRATCH/seeds/$target" "${extra[@]}" >"$log" 2>&1
     status=$?
     set -e
     runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
