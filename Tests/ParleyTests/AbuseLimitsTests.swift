@@ -4,6 +4,7 @@ import NIOEmbedded
 import ParleyEngine
 import ParleyProtocol
 import ParleyTesting
+import Synchronization
 import Testing
 
 /// What a careless or hostile client cannot do to the Socket.IO layer: grow the namespace
@@ -82,4 +83,31 @@ struct AbuseLimitsTests {
         await server.shutdown()
         #expect(server.core.tasks.count == 0)
     }
+
+    @Test func anAnsweredAckCancelsItsTimer() async throws {
+        let server = SocketServer(configuration: SocketServerConfiguration())
+        let connected = Recorder<Socket>()
+        server.onConnection { socket in connected.append(socket) }
+        let client = try await InMemoryTransport(server: server, eventLoop: loop)
+        try await client.receive("0")
+        _ = await client.takeSent()
+        let socket = try #require(connected.values.first)
+        let answer = Task { try await socket.emitWithAck("ping", timeout: .seconds(3_600)) }
+        let sent = try await eventually(client) { !$0.isEmpty }
+        let packet = try #require(sent.first)
+        let id = try #require(packet.dropFirst().prefix { $0.isNumber }.description.nilIfEmpty)
+        #expect(packet == "2\(id)[\"ping\"]")
+        let timer = try #require(socket.state.withLock { $0.pendingAcks.values.first?.timer })
+        let cancelled = Recorder<Bool>()
+        timer.futureResult.whenFailure { error in cancelled.append((error as? EventLoopError) == .cancelled) }
+        try await client.receive("3\(id)[\"pong\"]")
+        #expect(try await answer.value.decode(String.self, at: 0) == "pong")
+        await loop.run()
+        // The hour-long deadline is gone with its reason, not left to fire.
+        #expect(cancelled.values == [true])
+    }
+}
+
+extension String {
+    fileprivate var nilIfEmpty: String? { isEmpty ? nil : self }
 }
