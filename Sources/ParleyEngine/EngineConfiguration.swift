@@ -20,6 +20,10 @@ public struct EngineConfiguration: Sendable {
     public var pingTimeout: Duration = .seconds(20)
     /// How long a client has to finish a polling → WebSocket upgrade after its probe opened.
     public var upgradeTimeout: Duration = .seconds(10)
+    /// The most bytes of request headers (names and values) accepted on a request; a larger
+    /// request is answered `431` and its connection closed. Node's default, 16 KiB. A session
+    /// keeps its opening request's headers, so this also bounds what each session holds.
+    public var maxRequestHeaderBytes: Int = 16 * 1024
     /// The largest polling body or WebSocket message accepted, in bytes; advertised as `maxPayload`.
     public var maxPayloadBytes: Int = 1_000_000
     /// The transports clients may use.

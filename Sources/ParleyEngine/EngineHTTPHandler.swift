@@ -103,6 +103,13 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Requests
 
     private func headReceived(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard head.headers.byteCount <= core.configuration.maxRequestHeaderBytes else {
+            state = .discarding
+            core.logger.debug("request headers above maxRequestHeaderBytes refused")
+            let responder = HTTPResponder(channel: context.channel, version: head.version, keepAlive: false, extraHeaders: [:])
+            responder.respond(status: .requestHeaderFieldsTooLarge, contentType: nil, body: ByteBuffer(), closeConnection: true)
+            return
+        }
         let request = EngineRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: context.channel.remoteAddress)
         let route = EngineRoute(request, configuration: core.configuration, cors: core.cors, isUpgrade: head.isWebSocketUpgrade)
         let responder = HTTPResponder(
@@ -194,6 +201,13 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         core.logger.debug("POST body above maxPayload refused", metadata: ["parley.sid": "\(session?.id ?? "-")"])
         // Closing the connection ends the POST; channelInactive clears it from the session.
         responder.respond(status: .payloadTooLarge, contentType: nil, body: ByteBuffer(), closeConnection: true)
+    }
+}
+
+extension HTTPHeaders {
+    /// The bytes of every name and value, as the limit on request headers counts them.
+    var byteCount: Int {
+        reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count }
     }
 }
 

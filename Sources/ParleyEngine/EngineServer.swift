@@ -143,6 +143,9 @@ public final class EngineServer: Service, Sendable {
         guard !configuration.transports.isEmpty, configuration.path.hasPrefix("/") else {
             throw ConfigurationError(description: "at least one transport and a path starting with / are required")
         }
+        guard configuration.maxRequestHeaderBytes > 0 else {
+            throw ConfigurationError(description: "maxRequestHeaderBytes must be positive, got \(configuration.maxRequestHeaderBytes)")
+        }
         guard configuration.maxQueuedBytes > 0, configuration.maxQueuedBytes <= 1 << 30 else {
             throw ConfigurationError(description: "maxQueuedBytes must be between 1 byte and 1 GiB, got \(configuration.maxQueuedBytes)")
         }
@@ -176,6 +179,11 @@ public final class EngineServer: Service, Sendable {
     /// Decides a WebSocket upgrade request: the headers of the `101` answer, or `nil` after
     /// writing the refusal.
     static func shouldUpgrade(_ channel: any Channel, _ head: HTTPRequestHead, core: EngineServerCore) -> HTTPHeaders? {
+        guard head.headers.byteCount <= core.configuration.maxRequestHeaderBytes else {
+            let responder = HTTPResponder(channel: channel, version: head.version, keepAlive: false, extraHeaders: [:])
+            responder.respond(status: .requestHeaderFieldsTooLarge, contentType: nil, body: ByteBuffer(), closeConnection: true)
+            return nil
+        }
         if let headers = RawWebSocketEcho.upgradeHeaders(head, core: core) { return headers }
         let request = EngineRequest(method: head.method, uri: head.uri, headers: head.headers, remoteAddress: channel.remoteAddress)
         let route = EngineRoute(request, configuration: core.configuration, cors: core.cors, isUpgrade: true)

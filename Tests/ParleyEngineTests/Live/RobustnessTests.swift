@@ -58,6 +58,7 @@ struct RobustnessTests {
         let server = try await EngineTestServer.start {
             $0.pingInterval = .milliseconds(100)
             $0.pingTimeout = .milliseconds(100)
+            $0.maxRequestHeaderBytes = 64 * 1024
         }
         defer { Task { await server.stop() } }
         let connection = try await server.connection()
@@ -78,6 +79,24 @@ struct RobustnessTests {
         #expect(await eventually { sessions.allSatisfy { $0.object == nil } })
         #expect(server.server.connectionCount == 1)
         await connection.close()
+    }
+
+    @Test func requestHeadersAboveTheLimitAreAnswered431AndTheConnectionClosed() async throws {
+        let server = try await EngineTestServer.start()
+        defer { Task { await server.stop() } }
+        let padding = String(repeating: "p", count: 20_000)
+        let connection = try await server.connection()
+        let response = try await connection.request("GET", server.pollingURI(), headers: [("X-Padding", padding)])
+        #expect(response.status == .requestHeaderFieldsTooLarge)
+        #expect(await connection.waitForClose())
+        let refusal = await #expect(throws: RawWebSocketRefused.self) {
+            try await RawWebSocket.connect(port: server.port, uri: server.webSocketURI(), headers: [("X-Padding", padding)])
+        }
+        #expect(refusal?.response.hasPrefix("HTTP/1.1 431") == true)
+        #expect(server.server.sessionCount == 0)
+        // Just below the limit is fine.
+        let fits = try await server.connection().request("GET", server.pollingURI(), headers: [("X-Padding", String(repeating: "p", count: 16_000))])
+        #expect(fits.status == .ok)
     }
 
     @Test func aPingFloodFromAClientThatNeverReadsIsNotQueued() async throws {
