@@ -14,7 +14,8 @@ Scenarios (loopback only, every loop bounded):
   stuck       a client echoes 15 MB, then stops reading and answering: is the TCP connection
               still open 15 s later?
   headers     polling handshakes with a 60 KB header each on one keep-alive connection,
-              left to expire by the heartbeat
+              left to expire by the heartbeat (refused with 431 by a server that bounds
+              request headers, as EngineEcho does by default)
   half        requests announcing a body that never comes, and half a request head: are they
               still open after the idle timeout?
 """
@@ -191,6 +192,12 @@ def headers(server, count, ping_total_s):
     for _ in range(count):
         sock.sendall((f"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nX-Padding: {padding}\r\n\r\n").encode())
         head = read_until(sock, b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            # A server that bounds request headers (431) closes the connection here.
+            status = head.split(b"\r\n", 1)[0].decode()
+            print(f"headers: refused with {status}; RSS {before} -> {rss_kib(server.pid)} KiB")
+            sock.close()
+            return
         length = int([line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")][0].split(b":")[1])
         body = head.split(b"\r\n\r\n", 1)[1]
         while len(body) < length:
