@@ -60,23 +60,30 @@ extension ClientSocket {
     private func connected(_ payload: ByteBuffer?) {
         struct Reply: Decodable { var sid: String; var pid: String? }
         guard let payload, let reply = try? JSONDecoder().decode(Reply.self, from: Data(payload.readableBytesView)) else { return }
-        let (received, buffered, handlers) = state.withLock { state in
+        let (received, handlers) = state.withLock { state in
             state.recovered = reply.pid != nil && reply.pid == state.pid
             if !state.recovered { state.lastOffset = nil }
             state.pid = reply.pid
             state.sid = reply.sid
             state.connected = true
-            defer {
-                state.buffer.removeAll()
-                state.receivedEarly.removeAll()
-            }
-            return (state.receivedEarly, state.buffer, state.connectHandlers)
+            state.drainingBuffer = true
+            defer { state.receivedEarly.removeAll() }
+            return (state.receivedEarly, state.connectHandlers)
         }
         // Like the JS client: events that came before the reply (a recovery replay, or a
         // server that emits before answering) are delivered first, then buffered emits go
-        // out, then `connect` fires.
+        // out, then `connect` fires. Until the buffer is drained, new emits (from another
+        // thread, or from those handlers) queue behind the older ones instead of overtaking them.
         for packet in received { dispatch(packet) }
-        for packet in buffered { manager.send(packet, bypassingBuffer: true) }
+        while true {
+            let buffered = state.withLock { state in
+                defer { state.buffer.removeAll() }
+                if state.buffer.isEmpty { state.drainingBuffer = false }
+                return state.buffer
+            }
+            if buffered.isEmpty { break }
+            for packet in buffered { manager.send(packet, bypassingBuffer: true) }
+        }
         for handler in handlers { handler() }
     }
 
@@ -135,6 +142,7 @@ extension ClientSocket {
         let (wasConnected, handlers, acks) = state.withLock { state in
             let was = state.connected
             state.connected = false
+            state.drainingBuffer = false
             state.receivedEarly.removeAll()
             // An ack of a packet that went out cannot arrive on another connection (a retry
             // sends the event again); a packet still in the buffer keeps waiting for its ack.

@@ -135,7 +135,7 @@ public final class ClientSocket: Sendable {
     private func send(_ packet: SocketPacket, volatile: Bool) throws {
         let limit = manager.configuration.maxBufferedEmits
         let sendNow = try state.withLock { state -> Bool in
-            if state.connected { return true }
+            if state.connected, !state.drainingBuffer { return true }
             if volatile { return false }
             guard state.buffer.count < limit else { throw EmitBufferFullError(limit: limit) }
             state.buffer.append(packet)
@@ -172,6 +172,9 @@ struct ClientSocketState: Sendable {
     var lastOffset: String?
     var recovered = false
     var buffer: [SocketPacket] = []
+    /// Connected, and the emits buffered while disconnected are still going out: new emits
+    /// queue behind them.
+    var drainingBuffer = false
     /// Events that arrived before the CONNECT reply, delivered once it comes.
     var receivedEarly: [SocketPacket] = []
     var nextAckID: UInt64 = 0
