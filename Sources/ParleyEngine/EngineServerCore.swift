@@ -118,25 +118,33 @@ struct SessionAdmission {
 
     /// Takes a place for a session from `address`, or names the limit that refuses it.
     mutating func admit(address: String?, now: NIODeadline) -> EngineRequestError? {
+        if let refusal = check(address: address, now: now) { return refusal }
         if let rate = limits.maxHandshakesPerSecond {
-            let elapsed = Double((now - refilledAt).nanoseconds) / 1e9
-            tokens = min(Double(rate), tokens + max(0, elapsed) * Double(rate))
+            tokens = tokensAvailable(now: now, rate: rate) - 1
             refilledAt = now
-            guard tokens >= 1 else { return .serverBusy }
         }
-        if let address, let limit = limits.maxSessionsPerAddress {
-            let count = perAddress[address, default: 0]
-            guard count < limit else { return .tooManySessions }
-            perAddress[address] = count + 1
+        if let address, limits.maxSessionsPerAddress != nil {
+            perAddress[address, default: 0] += 1
         }
-        if limits.maxHandshakesPerSecond != nil { tokens -= 1 }
         return nil
     }
 
-    /// The limit that would refuse a session from `address` now, taking nothing.
+    /// The limit that would refuse a session from `address` now, taking nothing (and copying
+    /// nothing: this runs for every WebSocket handshake).
     func check(address: String?, now: NIODeadline) -> EngineRequestError? {
-        var copy = self
-        return copy.admit(address: address, now: now)
+        if let rate = limits.maxHandshakesPerSecond, tokensAvailable(now: now, rate: rate) < 1 {
+            return .serverBusy
+        }
+        if let address, let limit = limits.maxSessionsPerAddress, perAddress[address, default: 0] >= limit {
+            return .tooManySessions
+        }
+        return nil
+    }
+
+    /// The bucket's tokens at `now`: refilled at `rate` per second, at most `rate`.
+    private func tokensAvailable(now: NIODeadline, rate: Int) -> Double {
+        let elapsed = Double((now - refilledAt).nanoseconds) / 1e9
+        return min(Double(rate), tokens + max(0, elapsed) * Double(rate))
     }
 
     /// A session from `address` ended.
