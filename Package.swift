@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "ParleyProtocol", targets: ["ParleyProtocol"]),
         .library(name: "ParleyEngine", targets: ["ParleyEngine"]),
         .library(name: "Parley", targets: ["Parley"]),
+        .library(name: "ParleyStore", targets: ["ParleyStore"]),
+        .library(name: "ParleySQLite", targets: ["ParleySQLite"]),
         .library(name: "ParleyClient", targets: ["ParleyClient"]),
         .library(name: "ParleyTesting", targets: ["ParleyTesting"]),
         .executable(name: "parley", targets: ["ParleyCLI"]),
@@ -30,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.27.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.21.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         .target(
@@ -53,10 +56,29 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ParleyStore",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ParleySQLite",
+            dependencies: [
+                "ParleyStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Parley",
             dependencies: [
                 "ParleyProtocol",
                 "ParleyEngine",
+                "ParleyStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -115,6 +137,8 @@ let package = Package(
             name: "Chat",
             dependencies: [
                 "Parley",
+                "ParleyStore",
+                "ParleySQLite",
                 "ParleyEngine",
                 "ParleyProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -157,6 +181,8 @@ let package = Package(
             name: "BenchServer",
             dependencies: [
                 "Parley",
+                "ParleyStore",
+                "ParleySQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -166,6 +192,15 @@ let package = Package(
             ],
             path: "Samples/BenchServer",
             exclude: ["README.md", "python", "compare.py", "hold.py", "profile.py", "soak.py"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ParleyStoreTests",
+            dependencies: [
+                "ParleyStore",
+                "ParleySQLite",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -180,6 +215,8 @@ let package = Package(
             name: "ParleyTests",
             dependencies: [
                 "Parley",
+                "ParleyStore",
+                "ParleySQLite",
                 "ParleyEngine",
                 "ParleyProtocol",
                 "ParleyTesting",
@@ -196,6 +233,8 @@ let package = Package(
             dependencies: [
                 "ParleyClient",
                 "Parley",
+                "ParleyStore",
+                "ParleySQLite",
                 "ParleyProtocol",
                 "ParleyTesting",
                 .product(name: "NIOCore", package: "swift-nio"),

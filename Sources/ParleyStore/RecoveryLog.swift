@@ -1,0 +1,293 @@
+import Foundation
+public import Logging
+import Synchronization
+
+/// The single writer in front of a ``RecoveryStore``: event loops hand it entries and session
+/// changes without waiting, and it commits them in batches — everything that arrived while the
+/// previous transaction ran goes into the next one (group commit), off the event loops.
+///
+/// Sequences are assigned when an entry is made, before it is committed, so the packet can go
+/// out at once with its offset. What is handed out but lost before its commit (a crash, a store
+/// that fails) is never named by a later entry: the store starts far above it after a restart
+/// (``RecoveryStore``), and a failed batch marks a hole that no replay crosses.
+///
+/// Lifetime: ``open(store:configuration:logger:)``, then ``run()`` until ``finish()`` (which lets
+/// the writer commit what is pending and return).
+public final class RecoveryLog: Sendable {
+    /// Settings of the writer and of retention.
+    public struct Configuration: Sendable {
+        /// The most bytes of entries waiting for the writer; past it new entries are not kept
+        /// (their offsets still go out; a replay across them is refused).
+        public var maxPendingBytes: Int = 64 << 20
+        /// Entries older than this are trimmed.
+        public var maxAge: Duration = .seconds(120)
+        /// The most entries kept; the oldest beyond it are trimmed.
+        public var maxEntries: Int = 10_000_000
+        /// The most bytes of entries kept; the oldest beyond it are trimmed.
+        public var maxBytes: Int = 1 << 30
+        /// How often retention runs.
+        public var trimInterval: Duration = .seconds(10)
+
+        /// Creates the default configuration.
+        public init() {}
+    }
+
+    private struct Pending {
+        var batch = RecoveryBatch()
+        var bytes = 0
+        /// Submissions so far (entries and session changes), for ``flush()``.
+        var submitted: UInt64 = 0
+        var committed: UInt64 = 0
+        var writer: CheckedContinuation<Void, Never>?
+        var flushWaiters: [(ticket: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+        var finished = false
+        /// Entries were lost (not kept, or their batch failed) up to this sequence: a replay
+        /// from a position before it could miss them.
+        var holeThrough: UInt64 = 0
+        var lastFailure: StoreError?
+        var overflowReported = false
+    }
+
+    /// The store behind the log.
+    public let store: any RecoveryStore
+    /// The settings.
+    public let configuration: Configuration
+    /// The epoch of the store, carried by every offset.
+    public let epoch: String
+    private let sequences: Atomic<UInt64>
+    private let pending = Mutex(Pending())
+    private let logger: Logger
+    private let clock: @Sendable () -> Int64
+
+    private init(store: any RecoveryStore, state: RecoveryStoreState, configuration: Configuration, logger: Logger, clock: @escaping @Sendable () -> Int64) {
+        self.store = store
+        self.configuration = configuration
+        self.epoch = state.epoch
+        self.sequences = Atomic(state.nextSequence)
+        self.logger = logger
+        self.clock = clock
+    }
+
+    /// Opens `store` and returns a log writing to it.
+    ///
+    /// - Throws: ``StoreError`` when the store cannot be opened.
+    public static func open(
+        store: any RecoveryStore,
+        configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "parley.store"),
+        clock: @escaping @Sendable () -> Int64 = RecoveryLog.wallClockMilliseconds
+    ) async throws -> RecoveryLog {
+        let state = try await store.open(now: clock())
+        return RecoveryLog(store: store, state: state, configuration: configuration, logger: logger, clock: clock)
+    }
+
+    /// Milliseconds since 1970 from the system clock.
+    @Sendable public static func wallClockMilliseconds() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+    }
+
+    /// The current time as the log counts it (milliseconds since 1970).
+    public var now: Int64 { clock() }
+
+    // MARK: Writing (any thread, never waits)
+
+    /// Hands out the sequence of a new entry.
+    public func nextSequence() -> UInt64 {
+        sequences.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
+
+    /// The sequence the next entry will get; every entry made so far is below it.
+    public var sequenceHighWater: UInt64 { sequences.load(ordering: .relaxed) }
+
+    /// Queues an entry (whose sequence came from ``nextSequence()``) for the next commit.
+    public func append(_ entry: LogEntry) {
+        let size = entry.byteCount
+        let (writer, overflowed) = pending.withLock { pending -> (CheckedContinuation<Void, Never>?, Bool) in
+            guard !pending.finished, pending.bytes + size <= configuration.maxPendingBytes else {
+                pending.holeThrough = max(pending.holeThrough, entry.sequence)
+                defer { pending.overflowReported = true }
+                return (nil, !pending.overflowReported)
+            }
+            pending.batch.entries.append(entry)
+            pending.bytes += size
+            pending.submitted += 1
+            defer { pending.writer = nil }
+            return (pending.writer, false)
+        }
+        if overflowed {
+            logger.warning("recovery log writer behind: entries not kept, replays across them refused", metadata: ["parley.limitBytes": "\(configuration.maxPendingBytes)"])
+        }
+        writer?.resume()
+    }
+
+    /// Queues a session save for the next commit.
+    public func save(_ session: SessionRecord) {
+        submit { $0.sessions.append(session) }
+    }
+
+    /// Queues a session removal for the next commit.
+    public func removeSession(pid: String) {
+        submit { $0.removedSessions.append(pid) }
+    }
+
+    private func submit(_ change: (inout RecoveryBatch) -> Void) {
+        let writer = pending.withLock { pending -> CheckedContinuation<Void, Never>? in
+            guard !pending.finished else { return nil }
+            change(&pending.batch)
+            pending.submitted += 1
+            defer { pending.writer = nil }
+            return pending.writer
+        }
+        writer?.resume()
+    }
+
+    // MARK: Reading
+
+    /// Waits until everything queued before the call is committed.
+    ///
+    /// - Throws: the store's error if a batch it waited for failed.
+    public func flush() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let done = pending.withLock { pending -> Bool in
+                if pending.committed >= pending.submitted { return true }
+                pending.flushWaiters.append((pending.submitted, continuation))
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// The entries a client at `offset` missed in `namespace`, for a socket in `rooms`:
+    /// ``Replay/expired`` when the offset is foreign (another epoch), from the future, or
+    /// from before something was lost or trimmed.
+    public func replay(namespace: String, after offset: RecoveryOffset, rooms: Set<String>, limit: Int) async throws -> Replay {
+        guard offset.epoch == epoch, offset.sequence < sequenceHighWater else { return .expired }
+        try await flush()
+        guard offset.sequence >= pending.withLock({ $0.holeThrough }) else { return .expired }
+        return try await store.replay(namespace: namespace, after: offset.sequence, rooms: rooms, limit: limit)
+    }
+
+    /// Removes and returns the session `pid` if it left less than `maxAge` ago.
+    public func takeSession(pid: String, maxAge: Duration) async throws -> SessionRecord? {
+        try await flush()
+        guard let session = try await store.takeSession(pid: pid), let left = session.disconnectedAtMilliseconds else { return nil }
+        return clock() - left <= maxAge.milliseconds ? session : nil
+    }
+
+    // MARK: The writer
+
+    /// Commits batches until ``finish()`` was called and nothing is pending, and trims the
+    /// store every ``Configuration/trimInterval``. Cancellation counts as ``finish()``.
+    public func run() async {
+        await withTaskCancellationHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.trimLoop() }
+                await self.writeLoop()
+                group.cancelAll()
+            }
+        } onCancel: {
+            self.finish()
+        }
+    }
+
+    /// Lets ``run()`` return once what is pending is committed.
+    public func finish() {
+        let writer = pending.withLock { pending -> CheckedContinuation<Void, Never>? in
+            pending.finished = true
+            defer { pending.writer = nil }
+            return pending.writer
+        }
+        writer?.resume()
+    }
+
+    private func writeLoop() async {
+        while let (batch, ticket) = await nextBatch() {
+            var failure: StoreError?
+            for attempt in 1...3 {
+                do {
+                    try await store.commit(batch)
+                    failure = nil
+                    break
+                } catch {
+                    failure = error as? StoreError ?? StoreError(.ioFailure, detail: "\(error)")
+                    logger.error("recovery log commit failed", metadata: ["parley.attempt": "\(attempt)", "parley.error": "\(error)"])
+                    try? await Task.sleep(for: .milliseconds(50 * attempt)) // best effort: a pause before retrying
+                }
+            }
+            let waiters = pending.withLock { pending -> [(ticket: UInt64, continuation: CheckedContinuation<Void, any Error>)] in
+                pending.committed = ticket
+                if failure != nil, let last = batch.entries.map(\.sequence).max() {
+                    pending.holeThrough = max(pending.holeThrough, last)
+                }
+                pending.lastFailure = failure ?? pending.lastFailure
+                let ready = pending.flushWaiters.filter { $0.ticket <= ticket }
+                pending.flushWaiters.removeAll { $0.ticket <= ticket }
+                return ready
+            }
+            for waiter in waiters {
+                if let failure { waiter.continuation.resume(throwing: failure) } else { waiter.continuation.resume() }
+            }
+        }
+    }
+
+    /// The next batch to commit and the ticket it completes; `nil` once finished and drained.
+    private func nextBatch() async -> (RecoveryBatch, UInt64)? {
+        while true {
+            let taken = pending.withLock { pending -> (RecoveryBatch, UInt64)?? in
+                if pending.batch.isEmpty { return pending.finished ? .some(nil) : nil }
+                var batch = pending.batch
+                pending.batch = RecoveryBatch()
+                pending.bytes = 0
+                batch.entries.sort { $0.sequence < $1.sequence }
+                return .some((batch, pending.submitted))
+            }
+            if let taken { return taken }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = pending.withLock { pending -> Bool in
+                    guard pending.batch.isEmpty, !pending.finished else { return true }
+                    pending.writer = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+    }
+
+    private func trimLoop() async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: configuration.trimInterval)
+            } catch {
+                return
+            }
+            await trimNow()
+        }
+    }
+
+    /// Runs one retention pass now.
+    public func trimNow() async {
+        let now = clock()
+        let cut = RetentionCut(
+            entriesBeforeMilliseconds: now - configuration.maxAge.milliseconds,
+            sessionsDisconnectedBeforeMilliseconds: now - configuration.maxAge.milliseconds,
+            maxEntries: configuration.maxEntries,
+            maxBytes: configuration.maxBytes
+        )
+        do {
+            let result = try await store.trim(cut)
+            if result.entries > 0 || result.sessions > 0 {
+                logger.debug("recovery log trimmed", metadata: ["parley.entries": "\(result.entries)", "parley.sessions": "\(result.sessions)"])
+            }
+        } catch {
+            logger.error("recovery log retention failed", metadata: ["parley.error": "\(error)"])
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}
