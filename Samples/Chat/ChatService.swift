@@ -116,7 +116,8 @@ final class ChatService: Sendable {
 
     /// The nickname of every member of `room`, sorted.
     private func members(of room: String) -> [String] {
-        server.to(Self.key(room)).fetchSockets().compactMap { $0.data.get("nick", as: String.self) }.sorted()
+        let key = Self.key(room)
+        return server.of("/").sockets.filter { $0.rooms.contains(key) }.compactMap { $0.data.get("nick", as: String.self) }.sorted()
     }
 
     private func nickname(of socket: Socket) -> String {

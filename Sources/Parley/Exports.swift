@@ -2,3 +2,4 @@
 // engine's configuration types come with it.
 @_exported public import ParleyEngine
 @_exported public import ParleyProtocol
+@_exported public import ParleyStore

@@ -25,9 +25,14 @@ public final class Namespace: Sendable {
     /// Created on demand from a client-chosen name; removed when its last socket leaves.
     let isDynamicChild: Bool
 
+    /// Where the namespace's packets leave and its sockets are selected.
+    public let adapter: any SocketAdapter
+    /// The adapter's in-process part: this node's sockets and rooms.
+    let local: InProcessAdapter
+    /// The adapter as a recovering one, when connection state recovery is on.
+    let recovering: RecoveringAdapter?
+
     struct State: Sendable {
-        var sockets: [String: Socket] = [:]
-        var rooms = RoomTable()
         var middlewares: [Middleware] = []
         var connectionHandlers: [@Sendable (Socket) -> Void] = []
     }
@@ -36,6 +41,16 @@ public final class Namespace: Sendable {
         self.name = name
         self.core = core
         self.isDynamicChild = parent != nil
+        let local = InProcessAdapter()
+        self.local = local
+        if let runtime = core.recovery {
+            let recovering = RecoveringAdapter(local: local, namespace: name, runtime: runtime)
+            self.recovering = recovering
+            self.adapter = recovering
+        } else {
+            self.recovering = nil
+            self.adapter = local
+        }
         var state = State()
         if let parent {
             let inherited = parent.state.withLock { ($0.middlewares, $0.connectionHandlers) }
@@ -57,12 +72,12 @@ public final class Namespace: Sendable {
 
     /// Every connected socket of this namespace.
     public var sockets: [Socket] {
-        state.withLock { Array($0.sockets.values) }
+        adapter.sockets
     }
 
     /// The socket with this id, if connected here.
     public func socket(id: String) -> Socket? {
-        state.withLock { $0.sockets[id] }
+        adapter.socket(id: id)
     }
 
     /// A broadcast to every socket of the namespace, to be narrowed with `to`, `except`, ….
@@ -83,47 +98,14 @@ public final class Namespace: Sendable {
     }
 
     func add(_ socket: Socket) {
-        state.withLock { state in
-            state.sockets[socket.id] = socket
-        }
+        adapter.add(socket)
     }
 
     func remove(_ socket: Socket) {
-        let empty = state.withLock { state in
-            state.sockets[socket.id] = nil
-            state.rooms.leaveAll(socket.id)
-            return state.sockets.isEmpty
-        }
-        if empty, isDynamicChild { core.removeIfEmpty(self) }
+        adapter.remove(socket)
+        if isDynamicChild, local.isEmpty { core.removeIfEmpty(self) }
     }
 
     /// Whether no socket is connected.
-    var isEmpty: Bool { state.withLock { $0.sockets.isEmpty } }
-
-    func join(_ socketID: String, _ rooms: [String]) {
-        state.withLock { state in
-            guard state.sockets[socketID] != nil else { return }
-            for room in rooms { state.rooms.join(socketID, room) }
-        }
-    }
-
-    func leave(_ socketID: String, _ room: String) {
-        state.withLock { $0.rooms.leave(socketID, room) }
-    }
-
-    func rooms(of socketID: String) -> Set<String> {
-        state.withLock { $0.rooms.rooms(of: socketID) }
-    }
-
-    /// The sockets a broadcast selects.
-    func recipients(of operation: BroadcastOperator) -> [Socket] {
-        state.withLock { state in
-            state.rooms.recipients(
-                rooms: operation.rooms,
-                exceptRooms: operation.exceptRooms,
-                exceptSocket: operation.exceptSocket,
-                sockets: state.sockets
-            ).compactMap { state.sockets[$0] }
-        }
-    }
+    var isEmpty: Bool { local.isEmpty }
 }

@@ -19,7 +19,7 @@ extension Socket {
     /// - Throws: `EncodingError` when an argument cannot be encoded.
     public func emit(_ event: String, _ arguments: any Encodable & Sendable...) throws {
         let packet = try Self.eventPacket(event, arguments, namespace: namespace.name, ackID: nil)
-        write(EncodedPacket(packet), volatile: false)
+        namespace.adapter.send(packet, to: self)
     }
 
     /// Sends an event whose arguments are already encoded, without decoding or re-encoding them.
@@ -30,7 +30,7 @@ extension Socket {
             payload: arguments.eventPayload(name: event),
             attachments: arguments.attachments
         )
-        write(EncodedPacket(packet), volatile: false)
+        namespace.adapter.send(packet, to: self)
     }
 
     /// Sends an event and waits for the client's acknowledgement.
@@ -95,8 +95,22 @@ extension Socket {
         return waiter
     }
 
-    /// Writes an encoded packet to this socket's connection.
+    /// Writes an encoded packet to this socket's connection (or, while a recovered socket's
+    /// missed packets are read, queues it behind them; a volatile one is dropped then).
     func write(_ packet: EncodedPacket, volatile: Bool) {
+        if isHolding.load(ordering: .acquiring) {
+            let held = state.withLock { state -> Bool in
+                guard isHolding.load(ordering: .relaxed) else { return false }
+                if !volatile { state.held.append(packet) }
+                return true
+            }
+            if held { return }
+        }
+        writeNow(packet, volatile: volatile)
+    }
+
+    /// Writes an encoded packet to this socket's connection.
+    func writeNow(_ packet: EncodedPacket, volatile: Bool) {
         if volatile {
             guard transport.sendVolatile(packet.text) else { return }
         } else {
@@ -159,6 +173,7 @@ extension Socket {
         }
         guard let disconnecting else { return }
         for handler in disconnecting { handler(reason) }
+        namespace.recovering?.socketLeft(self, rooms: rooms, reason: reason)
         let (acks, handlers) = state.withLock { state in
             state.connected = false
             // Handlers usually capture their socket: dropping them breaks that cycle.

@@ -1,4 +1,5 @@
 import Logging
+import ParleyStore
 public import NIOCore
 import ParleyEngine
 import ParleyProtocol
@@ -25,9 +26,17 @@ public final class Socket: Sendable {
     public let handshake: SocketHandshake
     /// Application data attached to this socket.
     public let data: SocketData
+    /// Whether the socket is one its client had before losing its connection, given back
+    /// with its rooms and data and the packets it missed (connection state recovery).
+    public let recovered: Bool
+    /// The private session id the client presents to recover the socket; `nil` when
+    /// connection state recovery is off.
+    let pid: String?
     let transport: any SocketTransport
     let client: SocketClient
     let state = Mutex(SocketState())
+    /// While a recovered socket's missed packets are read, live packets wait behind them.
+    let isHolding = Atomic<Bool>(false)
 
     init(namespace: Namespace, handshake: SocketHandshake, client: SocketClient) {
         self.id = SocketID.make()
@@ -36,6 +45,21 @@ public final class Socket: Sendable {
         self.client = client
         self.transport = client.transport
         self.data = SocketData()
+        self.recovered = false
+        self.pid = namespace.recovering == nil ? nil : SocketID.make()
+    }
+
+    /// A socket taken back from a session.
+    init(namespace: Namespace, handshake: SocketHandshake, client: SocketClient, restoring session: SessionRecord, data: SocketData) {
+        self.id = session.socketID
+        self.namespace = namespace
+        self.handshake = handshake
+        self.client = client
+        self.transport = client.transport
+        self.data = data
+        self.recovered = true
+        self.pid = session.pid
+        self.isHolding.store(true, ordering: .releasing)
     }
 
     /// Whether the socket is still in its namespace.
@@ -86,17 +110,22 @@ public final class Socket: Sendable {
 
     /// Adds the socket to rooms of its namespace.
     public func join(_ rooms: String...) {
-        namespace.join(id, rooms)
+        join(rooms)
+    }
+
+    /// Adds the socket to rooms of its namespace.
+    public func join(_ rooms: [String]) {
+        namespace.adapter.join(id, rooms)
     }
 
     /// Removes the socket from a room.
     public func leave(_ room: String) {
-        namespace.leave(id, room)
+        namespace.adapter.leave(id, room)
     }
 
     /// The rooms the socket is in (its own room, named by its id, included).
     public var rooms: Set<String> {
-        namespace.rooms(of: id)
+        namespace.adapter.rooms(of: id)
     }
 
     /// A broadcast to `rooms` that leaves this socket out.
@@ -138,24 +167,8 @@ struct SocketState: Sendable {
     var disconnectingHandlers: [@Sendable (SocketDisconnectReason) -> Void] = []
     var disconnectHandlers: [@Sendable (SocketDisconnectReason) -> Void] = []
     var pendingAcks: [UInt64: AckWaiter] = [:]
-}
-
-/// Application data attached to a socket: any `Sendable` values by key.
-public final class SocketData: Sendable {
-    private let values = Mutex<[String: any Sendable]>([:])
-
-    init() {}
-
-    /// The value stored under `key`.
-    public subscript(key: String) -> (any Sendable)? {
-        get { values.withLock { $0[key] } }
-        set { values.withLock { $0[key] = newValue } }
-    }
-
-    /// The value stored under `key`, if it has type `T`.
-    public func get<T: Sendable>(_ key: String, as type: T.Type = T.self) -> T? {
-        self[key] as? T
-    }
+    /// Live packets that arrived while the socket's missed packets were being read.
+    var held: [EncodedPacket] = []
 }
 
 /// Public socket ids: 20 URL-safe characters from the system's cryptographic random source.

@@ -13,14 +13,14 @@ final class SocketClient: @unchecked Sendable {
     let transport: any SocketTransport
     let core: SocketServerCore
     private var decoder: SocketPacketDecoder
-    private var sockets = SmallTable<Socket>()
-    private var connecting: Set<String> = []
-    private var connectTimer: Scheduled<Void>?
-    private var closed = false
+    var sockets = SmallTable<Socket>()
+    var connecting: Set<String> = []
+    var connectTimer: Scheduled<Void>?
+    var closed = false
     /// Middlewares and async handlers of this connection in flight (they end on other threads).
     private let pendingHandlers = Atomic<Int>(0)
     /// The server's logger with the engine session's id, built only when something is logged.
-    private var logger: Logger {
+    var logger: Logger {
         var logger = core.logger
         logger[metadataKey: "parley.sid"] = "\(transport.id)"
         return logger
@@ -116,6 +116,17 @@ final class SocketClient: @unchecked Sendable {
             return
         }
         let handshake = SocketHandshake(namespace: name, authJSON: packet.payload, request: transport.request)
+        if let recovery = core.recovery, let claim = RecoveryClaim(handshake.authJSON) {
+            connecting.insert(name)
+            spawn { [self] in await recover(claim, target, handshake, recovery) }
+            return
+        }
+        admit(target, handshake)
+    }
+
+    /// Runs the middlewares, then accepts or refuses. Call on the connection's loop.
+    func admit(_ target: NamespaceTarget, _ handshake: SocketHandshake) {
+        let name = handshake.namespace
         let middlewares = target.middlewareSource.middlewares
         guard !middlewares.isEmpty else {
             accept(target, handshake)
@@ -123,23 +134,7 @@ final class SocketClient: @unchecked Sendable {
         }
         connecting.insert(name)
         spawn { [self] in
-            var refusal: (String, (any Encodable & Sendable)?)?
-            for middleware in middlewares {
-                do {
-                    try await middleware(handshake)
-                } catch let error as ConnectError {
-                    refusal = (error.message, error.data)
-                    break
-                } catch is CancellationError {
-                    refusal = ("Server shutting down", nil)
-                    break
-                } catch {
-                    self.logger.error("middleware failed", metadata: ["parley.nsp": "\(name)", "parley.error": "\(error)"])
-                    refusal = ("Internal server error", nil)
-                    break
-                }
-            }
-            let outcome = refusal
+            let outcome = await runMiddlewares(middlewares, handshake)
             self.onLoop { client in
                 client.connecting.remove(name)
                 guard !client.closed else { return }
@@ -152,45 +147,82 @@ final class SocketClient: @unchecked Sendable {
         }
     }
 
-    private func accept(_ target: NamespaceTarget, _ handshake: SocketHandshake) {
-        let namespace: Namespace
-        let socket: Socket
+    /// Runs `middlewares` in order; the refusal (message and data) of the first that throws.
+    func runMiddlewares(_ middlewares: [Namespace.Middleware], _ handshake: SocketHandshake) async -> (String, (any Encodable & Sendable)?)? {
+        for middleware in middlewares {
+            do {
+                try await middleware(handshake)
+            } catch let error as ConnectError {
+                return (error.message, error.data)
+            } catch is CancellationError {
+                return ("Server shutting down", nil)
+            } catch {
+                logger.error("middleware failed", metadata: ["parley.nsp": "\(handshake.namespace)", "parley.error": "\(error)"])
+                return ("Internal server error", nil)
+            }
+        }
+        return nil
+    }
+
+    func accept(_ target: NamespaceTarget, _ handshake: SocketHandshake) {
+        guard let (namespace, socket) = place(target, handshake.namespace, { Socket(namespace: $0, handshake: handshake, client: self) }) else { return }
+        sockets[namespace.name] = socket
+        connectTimer?.cancel()
+        connectTimer = nil
+        socket.writeNow(connectReply(socket), volatile: false)
+        logger.debug("socket connected", metadata: ["parley.nsp": "\(namespace.name)", "parley.socket": "\(socket.id)"])
+        runConnectionHandlers(socket)
+    }
+
+    /// Creates the socket with `make` in the namespace `target` names (creating a dynamic
+    /// one if needed) and adds it; refuses the CONNECT when no more dynamic namespaces may be
+    /// created.
+    func place(_ target: NamespaceTarget, _ name: String, _ make: @escaping (Namespace) -> Socket) -> (Namespace, Socket)? {
         switch target {
-        case .existing(let existing):
-            namespace = existing
-            socket = Socket(namespace: namespace, handshake: handshake, client: self)
+        case .existing(let namespace):
+            let socket = make(namespace)
             namespace.add(socket)
+            return (namespace, socket)
         case .dynamic(let template):
             var created: Socket?
-            let joined = core.joinDynamicNamespace(handshake.namespace, template: template) { child in
-                let socket = Socket(namespace: child, handshake: handshake, client: self)
+            let joined = core.joinDynamicNamespace(name, template: template) { child in
+                let socket = make(child)
                 child.add(socket)
                 created = socket
             }
             guard let joined, let created else {
-                logger.warning("dynamic namespace refused: maxDynamicNamespaces reached", metadata: ["parley.nsp": "\(handshake.namespace)"])
-                refuse(handshake.namespace, message: "Too many namespaces", data: nil)
-                return
+                logger.warning("dynamic namespace refused: maxDynamicNamespaces reached", metadata: ["parley.nsp": "\(name)"])
+                refuse(name, message: "Too many namespaces", data: nil)
+                return nil
             }
-            namespace = joined
-            socket = created
-        }
-        sockets[namespace.name] = socket
-        connectTimer?.cancel()
-        connectTimer = nil
-        var payload = ByteBuffer()
-        payload.writeStaticString("{\"sid\":")
-        payload.writeJSONString(socket.id)
-        payload.writeStaticString("}")
-        socket.write(EncodedPacket(SocketPacket(type: .connect, namespace: namespace.name, payload: payload)), volatile: false)
-        logger.debug("socket connected", metadata: ["parley.nsp": "\(namespace.name)", "parley.socket": "\(socket.id)"])
-        for handler in namespace.connectionHandlers {
-            guard socket.isConnected else { break }
-            handler(socket)
+            return (joined, created)
         }
     }
 
-    private func refuse(_ name: String, message: String, data: (any Encodable & Sendable)?) {
+    /// The CONNECT reply: `{"sid":...}`, with `"pid"` when the socket can be recovered.
+    func connectReply(_ socket: Socket) -> EncodedPacket {
+        var payload = ByteBuffer()
+        payload.writeStaticString("{\"sid\":")
+        payload.writeJSONString(socket.id)
+        if let pid = socket.pid {
+            payload.writeStaticString(",\"pid\":")
+            payload.writeJSONString(pid)
+        }
+        payload.writeStaticString("}")
+        return EncodedPacket(SocketPacket(type: .connect, namespace: socket.namespace.name, payload: payload))
+    }
+
+    /// Runs the namespace's connection handlers for a socket whose client has its CONNECT
+    /// reply, then saves its session when recovery is on.
+    func runConnectionHandlers(_ socket: Socket) {
+        for handler in socket.namespace.connectionHandlers {
+            guard socket.isConnected else { break }
+            handler(socket)
+        }
+        socket.namespace.recovering?.saveSession(of: socket)
+    }
+
+    func refuse(_ name: String, message: String, data: (any Encodable & Sendable)?) {
         let payload: ByteBuffer
         do {
             payload = try ConnectErrorPayload.encode(message: message, data: data)

@@ -96,11 +96,27 @@ public struct SocketAck: Sendable {
 struct EncodedPacket: Sendable {
     let text: PreparedMessage
     let attachments: [PreparedMessage]
+    /// The packet's position in the recovery log, when it was logged.
+    var sequence: UInt64?
 
-    init(_ packet: SocketPacket) {
+    init(_ packet: SocketPacket, sequence: UInt64? = nil) {
         self.text = PreparedMessage(text: SocketPacketEncoder.textLength(of: packet)) { buffer in
             SocketPacketEncoder.encode(packet, into: &buffer)
         }
         self.attachments = packet.attachments.map { PreparedMessage(.binary($0)) }
+        self.sequence = sequence
+    }
+
+    /// A packet as a log kept it: its text and attachments, already encoded.
+    init(text: ByteBuffer, attachments: [ByteBuffer], sequence: UInt64?) {
+        self.text = PreparedMessage(.text(text))
+        self.attachments = attachments.map { PreparedMessage(.binary($0)) }
+        self.sequence = sequence
+    }
+
+    /// The packet's text, as a log keeps it.
+    var textBytes: ByteBuffer {
+        guard case .text(let bytes) = text.message else { return ByteBuffer() }
+        return bytes
     }
 }

@@ -5,6 +5,8 @@ public import NIOPosix
 public import ParleyEngine
 public import ParleyProtocol
 public import ServiceLifecycle
+import ParleyStore
+import Synchronization
 
 /// A Socket.IO v5 server: namespaces, events, acknowledgements, rooms and broadcasts over an
 /// ``EngineServer``. Stock Socket.IO clients connect to it unchanged.
@@ -20,6 +22,9 @@ public final class SocketServer: Service, Sendable {
     let core: SocketServerCore
     /// The Engine.IO server underneath.
     public let engine: EngineServer
+    private let eventLoopGroup: any EventLoopGroup
+    /// The recovery log's writer when the server was started with ``start()`` rather than run.
+    private let startedWriter = Mutex<Task<Void, Never>?>(nil)
 
     /// Creates a server; nothing listens until ``start()`` or ``run()``.
     ///
@@ -33,6 +38,7 @@ public final class SocketServer: Service, Sendable {
     ) {
         let core = SocketServerCore(configuration: configuration, logger: logger)
         self.core = core
+        self.eventLoopGroup = eventLoopGroup
         self.engine = EngineServer(
             configuration: configuration.engine,
             handler: SocketEngineHandler(core: core),
@@ -44,12 +50,14 @@ public final class SocketServer: Service, Sendable {
 
     /// The namespace called `name` (created if needed). The main namespace `/` exists only
     /// once something asks for it.
+    @discardableResult
     public func of(_ name: String) -> Namespace {
         core.namespace(named: name.hasPrefix("/") ? name : "/" + name)
     }
 
     /// A template for namespaces created when a client connects to a name that `predicate`
     /// accepts: each one inherits the template's middlewares and connection handlers.
+    @discardableResult
     public func of(matching predicate: @escaping @Sendable (String) -> Bool) -> Namespace {
         core.dynamicNamespace(matching: predicate)
     }
@@ -65,23 +73,67 @@ public final class SocketServer: Service, Sendable {
     /// A broadcast to `rooms` of the main namespace.
     public func to(_ rooms: String...) -> BroadcastOperator { broadcast.to(rooms) }
 
-    /// Binds and starts accepting connections; returns the bound address.
+    /// Opens the recovery store if recovery is on, binds and starts accepting connections;
+    /// returns the bound address. Prefer ``run()``, which also owns the store's writer.
+    ///
+    /// - Throws: `StoreError` when the recovery store cannot be opened; the engine's errors.
     @discardableResult
     public func start() async throws -> SocketAddress {
-        try await engine.start()
+        if let log = try await core.recovery?.open() {
+            startedWriter.withLock { writer in
+                if writer == nil { writer = Task { await log.run() } }
+            }
+        }
+        return try await engine.start()
     }
 
-    /// Runs until cancelled or a graceful shutdown, then shuts down.
+    /// Runs until cancelled or a graceful shutdown, then shuts down in order: stop accepting,
+    /// close every session (recoverable sockets are saved), cancel the handlers still running,
+    /// commit what the recovery log holds.
+    ///
+    /// - Throws: `StoreError` when the recovery store cannot be opened; the engine's errors.
     public func run() async throws {
-        try await engine.run()
-        await core.tasks.shutdown()
+        let log = try await core.recovery?.open()
+        try await withThrowingDiscardingTaskGroup { group in
+            if let log {
+                // The writer ends when `finish()` says so, not on cancellation: what the
+                // sessions save while they close must still be committed.
+                group.addTask { await log.run() }
+            }
+            defer { log?.finish() }
+            try await engine.run()
+            await afterEngineStopped()
+        }
     }
 
     /// Closes every connection with `server shutting down` and stops listening, then cancels
-    /// the middlewares and async handlers still running and waits for them.
+    /// the middlewares and async handlers still running and waits for them, then commits what
+    /// the recovery log holds.
     public func shutdown() async {
         await engine.shutdown()
+        await afterEngineStopped()
+        core.recovery?.log?.finish()
+        let writer = startedWriter.withLock { writer in
+            defer { writer = nil }
+            return writer
+        }
+        await writer?.value
+    }
+
+    private func afterEngineStopped() async {
+        // Sessions report their end on their event loops; let those reports run first.
+        for loop in eventLoopGroup.makeIterator() {
+            try? await loop.submit {}.get() // best effort: a loop that is gone has nothing queued
+        }
         await core.tasks.shutdown()
+    }
+
+    /// Waits until every recoverable packet and session change made so far is committed to
+    /// the recovery store; returns at once when recovery is off.
+    ///
+    /// - Throws: the store's error when a commit failed.
+    public func flushRecoveryLog() async throws {
+        try await core.recovery?.log?.flush()
     }
 
     // MARK: Custom transports

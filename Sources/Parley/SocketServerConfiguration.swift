@@ -16,6 +16,8 @@ public struct SocketServerConfiguration: Sendable {
     /// an event past it closes that connection (`forced close`), since its client sends faster
     /// than the application answers.
     public var maxPendingHandlersPerConnection: Int = 256
+    /// Connection state recovery; `nil` (off) by default.
+    public var connectionStateRecovery: ConnectionStateRecovery?
 
     /// Creates the default configuration.
     public init() {

@@ -14,11 +14,17 @@ final class SocketServerCore: Sendable {
     private let clients = Mutex<[ObjectIdentifier: SocketClient]>([:])
     /// Middlewares and async handlers in flight, owned by the server.
     let tasks = HandlerTasks()
+    /// Connection state recovery, when on.
+    let recovery: RecoveryRuntime?
 
     init(configuration: SocketServerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.recovery = configuration.connectionStateRecovery.map { RecoveryRuntime(configuration: $0, logger: logger) }
     }
+
+    /// The number of connections the Socket.IO layer knows (tests, shutdown).
+    var clientCount: Int { clients.withLock { $0.count } }
 
     /// The namespace called `name`, created if needed.
     func namespace(named name: String) -> Namespace {

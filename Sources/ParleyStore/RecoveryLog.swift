@@ -177,16 +177,16 @@ public final class RecoveryLog: Sendable {
     // MARK: The writer
 
     /// Commits batches until ``finish()`` was called and nothing is pending, and trims the
-    /// store every ``Configuration/trimInterval``. Cancellation counts as ``finish()``.
+    /// store every ``Configuration/trimInterval``.
+    ///
+    /// Cancellation stops retention but not the writer: whoever owns the log calls
+    /// ``finish()`` once nothing more will be queued, so that a shutdown commits what the
+    /// closing sessions saved.
     public func run() async {
-        await withTaskCancellationHandler {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.trimLoop() }
-                await self.writeLoop()
-                group.cancelAll()
-            }
-        } onCancel: {
-            self.finish()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.trimLoop() }
+            await self.writeLoop()
+            group.cancelAll()
         }
     }
 

@@ -44,7 +44,7 @@ public final class TLSTerminatingProxy: Sendable {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(NIOSSLServerHandler(context: context))
                     try sync.addHandler(HandshakeReporter(handshakes: handshakes))
-                    try sync.addHandler(DownstreamRelay(upstreamPort: upstreamPort, connections: connections))
+                    try sync.addHandler(DownstreamRelay(upstreamPort: { upstreamPort }, connections: connections))
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
@@ -117,16 +117,16 @@ private final class HandshakeReporter: ChannelInboundHandler {
 
 /// The client side of a relay: opens the upstream connection and forwards plaintext to it,
 /// holding what arrives before it is connected.
-private final class DownstreamRelay: ChannelInboundHandler {
+final class DownstreamRelay: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
-    private let upstreamPort: Int
+    private let upstreamPort: @Sendable () -> Int
     private let connections: ProxyConnections
     private var upstream: (any Channel)?
     private var pending: [ByteBuffer] = []
     private var closed = false
 
-    init(upstreamPort: Int, connections: ProxyConnections) {
+    init(upstreamPort: @escaping @Sendable () -> Int, connections: ProxyConnections) {
         self.upstreamPort = upstreamPort
         self.connections = connections
     }
@@ -142,7 +142,7 @@ private final class DownstreamRelay: ChannelInboundHandler {
                     try channel.pipeline.syncOperations.addHandler(UpstreamRelay(downstream: downstream))
                 }
             }
-            .connect(host: "127.0.0.1", port: upstreamPort)
+            .connect(host: "127.0.0.1", port: upstreamPort())
             .whenComplete { result in
                 let relay = this.value
                 switch result {
