@@ -1,0 +1,82 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Parley
+import ParleyClient
+import ParleyProtocol
+import ParleyTesting
+import Testing
+
+/// `ParleyClient` against a Parley server with connection state recovery on, through a proxy
+/// that cuts every connection: the client comes back with the same socket id and every
+/// message broadcast to its room meanwhile, in order, over each transport strategy.
+@Suite("Client recovery (live)")
+struct ClientRecoveryTests {
+    static let strategies: [SocketClientConfiguration.Transports] = [.pollingOnly, .webSocketOnly, .pollingThenUpgrade]
+
+    @Test(arguments: strategies)
+    func aCutConnectionIsRecoveredWithEveryMissedMessageInOrder(_ transports: SocketClientConfiguration.Transports) async throws {
+        var configuration = SocketServerConfiguration()
+        configuration.engine.address = .hostname("127.0.0.1", port: 0)
+        configuration.connectionStateRecovery = ConnectionStateRecovery()
+        let server = SocketServer(configuration: configuration)
+        server.onConnection { socket in
+            if !socket.recovered { socket.join("room") }
+            socket.on("ready") { event in try event.ack(socket.recovered) }
+        }
+        let port = try await server.start().port!
+        let proxy = try await TCPProxy.start(upstreamPort: port)
+
+        var clientConfiguration = SocketClientConfiguration()
+        clientConfiguration.transports = transports
+        clientConfiguration.backoff = ReconnectBackoff(initial: .milliseconds(50), maximum: .milliseconds(200))
+        let manager = try SocketManager(url: "http://127.0.0.1:\(proxy.port)", configuration: clientConfiguration, logger: Self.logger)
+        let socket = manager.socket()
+        let received = NIOLockedValueBox<[Int]>([])
+        socket.on("msg") { event in
+            let value = try event.argument(0, as: Int.self)
+            received.withLockedValue { $0.append(value) }
+        }
+        let connects = NIOLockedValueBox(0)
+        socket.onConnect { connects.withLockedValue { $0 += 1 } }
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await manager.run() }
+            #expect(try await socket.emitWithAck("ready", timeout: .seconds(5)).decode(Bool.self, at: 0) == false)
+            let firstID = try #require(socket.id)
+            // The client needs one event with an offset before it can recover.
+            try server.to("room").emit("msg", 0)
+            #expect(await eventually { received.withLockedValue { $0 } == [0] })
+            if transports == .pollingThenUpgrade {
+                #expect(await eventually { manager.transport == .websocket })
+            }
+
+            proxy.setRefusing(true)
+            await proxy.cutAll()
+            #expect(await eventually { server.of("/").sockets.isEmpty })
+            for value in 1...20 { try server.to("room").emit("msg", value) }
+            proxy.setRefusing(false)
+
+            #expect(await eventually(timeout: .seconds(10)) { received.withLockedValue { $0.count } == 21 })
+            #expect(received.withLockedValue { $0 } == Array(0...20))
+            #expect(await eventually { connects.withLockedValue { $0 } == 2 })
+            #expect(socket.recovered)
+            #expect(socket.id == firstID)
+            #expect(try await socket.emitWithAck("ready", timeout: .seconds(5)).decode(Bool.self, at: 0) == true)
+            // Live messages still arrive, once.
+            try server.to("room").emit("msg", 21)
+            #expect(await eventually { received.withLockedValue { $0 } == Array(0...21) })
+            await manager.disconnect()
+            try await group.waitForAll()
+        }
+        await proxy.stop()
+        await server.shutdown()
+    }
+
+    static var logger: Logger {
+        var logger = Logger(label: "test.client")
+        logger.logLevel = ProcessInfo.processInfo.environment["PARLEY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        return logger
+    }
+}
