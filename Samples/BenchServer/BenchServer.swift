@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Parley
+import ParleySQLite
 import ServiceLifecycle
 import UnixSignals
 
@@ -26,6 +27,15 @@ struct BenchServer: AsyncParsableCommand {
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level = .warning
 
+    @Option(help: "The SQLite file of connection state recovery (created if missing).")
+    var recoveryStore = "data/bench-server-recovery.sqlite"
+
+    @Flag(help: "Turn connection state recovery off.")
+    var noRecovery = false
+
+    @Option(help: "Seconds a disconnected socket stays recoverable.")
+    var maxDisconnectionDuration = 120
+
     @Option(help: "Allowed CORS origin, for pages served elsewhere; repeat for several, '*' for any. CORS is off without it.")
     var corsOrigin: [String] = []
 
@@ -44,6 +54,16 @@ struct BenchServer: AsyncParsableCommand {
         configuration.engine.limits = .unlimited
         if !corsOrigin.isEmpty {
             configuration.engine.cors = CORSConfiguration(allowedOrigins: corsOrigin.contains("*") ? .any : .list(corsOrigin))
+        }
+        if !noRecovery {
+            try FileManager.default.createDirectory(
+                at: URL(fileURLWithPath: recoveryStore).deletingLastPathComponent(),
+                withIntermediateDirectories: true
+            )
+            configuration.connectionStateRecovery = ConnectionStateRecovery(
+                store: SQLiteRecoveryStore(path: recoveryStore),
+                maxDisconnectionDuration: .seconds(maxDisconnectionDuration)
+            )
         }
         let host = self.host
         let port = self.port

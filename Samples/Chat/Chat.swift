@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import Parley
+import ParleySQLite
 import ParleyEngine
 import ServiceLifecycle
 import UnixSignals
@@ -21,6 +22,15 @@ struct Chat: AsyncParsableCommand {
 
     @Option(help: "Path of the official socket.io.min.js, served at /socket.io/socket.io.min.js.")
     var clientJS: String?
+
+    @Option(help: "The SQLite file of connection state recovery (created if missing).")
+    var recoveryStore = "data/chat-recovery.sqlite"
+
+    @Flag(help: "Turn connection state recovery off.")
+    var noRecovery = false
+
+    @Option(help: "Seconds a disconnected socket stays recoverable.")
+    var maxDisconnectionDuration = 120
 
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level = .info
@@ -55,6 +65,16 @@ struct Chat: AsyncParsableCommand {
             logger.notice("no --client-js given: the page will explain how to get socket.io.min.js")
         }
 
+        if !noRecovery {
+            try FileManager.default.createDirectory(
+                at: URL(fileURLWithPath: recoveryStore).deletingLastPathComponent(),
+                withIntermediateDirectories: true
+            )
+            configuration.connectionStateRecovery = ConnectionStateRecovery(
+                store: SQLiteRecoveryStore(path: recoveryStore),
+                maxDisconnectionDuration: .seconds(maxDisconnectionDuration)
+            )
+        }
         let host = self.host
         let port = self.port
         let server = SocketServer(configuration: configuration, logger: logger) { address in

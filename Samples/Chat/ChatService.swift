@@ -24,10 +24,11 @@ final class ChatService: Sendable {
     }
 
     private func connected(_ socket: Socket) {
-        let guest = "guest-" + socket.id.prefix(4)
-        socket.data["nick"] = guest
+        // A recovered socket keeps its nickname and room (connection state recovery).
+        let nick = socket.recovered ? nickname(of: socket) : "guest-" + socket.id.prefix(4)
+        socket.data["nick"] = nick
         // Best effort: a `Welcome` always encodes, and a client that left already needs none.
-        try? socket.emit("welcome", Welcome(nick: guest))
+        try? socket.emit("welcome", Welcome(nick: nick))
 
         socket.on("nickname") { [self] event in
             answer(event) { try rename(socket, to: event.argument(0, as: String.self)) }

@@ -1,6 +1,7 @@
 import NIOCore
 public import ParleyProtocol
 import ParleyStore
+import Synchronization
 
 /// The adapter of a namespace with connection state recovery on: it gives every recoverable
 /// packet an offset and logs it before the packet goes out, and keeps each socket's session
@@ -15,6 +16,8 @@ public final class RecoveringAdapter: SocketAdapter {
     public let local: InProcessAdapter
     let namespace: String
     let runtime: RecoveryRuntime
+    /// This node's connected sockets by private session id.
+    private let byPID = Mutex<[String: Socket]>([:])
 
     init(local: InProcessAdapter, namespace: String, runtime: RecoveryRuntime) {
         self.local = local
@@ -24,9 +27,24 @@ public final class RecoveringAdapter: SocketAdapter {
 
     // MARK: Membership: rooms are part of the session, so a change is saved
 
-    public func add(_ socket: Socket) { local.add(socket) }
+    public func add(_ socket: Socket) {
+        local.add(socket)
+        if let pid = socket.pid { byPID.withLock { $0[pid] = socket } }
+    }
 
-    public func remove(_ socket: Socket) { local.remove(socket) }
+    public func remove(_ socket: Socket) {
+        local.remove(socket)
+        if let pid = socket.pid {
+            byPID.withLock { table in
+                if table[pid] === socket { table[pid] = nil }
+            }
+        }
+    }
+
+    /// The connected socket whose private session id is `pid`.
+    func socket(pid: String) -> Socket? {
+        byPID.withLock { $0[pid] }
+    }
 
     public func join(_ id: String, _ rooms: [String]) {
         local.join(id, rooms)

@@ -22,7 +22,7 @@ extension SocketClient {
             return
         }
         guard let offset = RecoveryOffset(claim.offset), let log = recovery.log, offset.epoch == log.epoch,
-            let (session, kept) = await recovery.takeSession(pid: claim.pid, namespace: name)
+            let (session, kept) = await takeSession(claim.pid, target: target, name: name, recovery: recovery)
         else {
             connectFresh(target, handshake, middlewaresRan: !skipMiddlewares)
             return
@@ -43,6 +43,23 @@ extension SocketClient {
         guard let socket = placed ?? nil else { return }
         let missed = await recovery.replay(namespace: name, after: offset, rooms: socket.rooms)
         onLoop { client in client.finishRecovery(socket, missed: missed, target: target, handshake: handshake, middlewaresRan: !skipMiddlewares) }
+    }
+
+    /// The session `pid`, from the store; or, when its socket still looks connected here (the
+    /// server has not noticed yet that its connection is gone, as with a long-poll whose client
+    /// moved on), the session of that socket, which the presenter of its `pid` takes over: the
+    /// old connection is closed as lost (`transport close`).
+    private func takeSession(_ pid: String, target: NamespaceTarget, name: String, recovery: RecoveryRuntime) async -> (SessionRecord, [String: any Sendable])? {
+        if let taken = await recovery.takeSession(pid: pid, namespace: name) { return taken }
+        guard case .existing(let namespace) = target, let stale = namespace.recovering?.socket(pid: pid), stale.client !== self else { return nil }
+        let closed: Void? = try? await stale.eventLoop.submit {
+            stale.client.close(
+                EngineCloseReason(.transportClose, detail: "taken over by a recovering connection"),
+                socketReason: SocketDisconnectReason(.transportClose, detail: "taken over by a recovering connection")
+            )
+        }.get()
+        guard closed != nil else { return nil }
+        return await recovery.takeSession(pid: pid, namespace: name)
     }
 
     /// Writes the missed packets, then the CONNECT reply, then what arrived live meanwhile;

@@ -266,6 +266,7 @@ actor EngineClientConnection {
                     } catch {
                         finish(ClientCloseReason(.transportError, detail: "POST failed: \(error)"))
                     }
+                    outbox.withLock { $0.written() }
                     writing = false
                     changed()
                     continue
@@ -276,6 +277,7 @@ actor EngineClientConnection {
                     } catch {
                         finish(ClientCloseReason(.transportError, detail: "WebSocket write failed: \(error)"))
                     }
+                    outbox.withLock { $0.written() }
                     continue
                 }
                 break
@@ -291,10 +293,14 @@ actor EngineClientConnection {
     }
 }
 
-/// Packets waiting for the connection's writer, with their size in bytes.
+/// Packets waiting for the connection's writer, with their size in bytes — those the writer
+/// has taken but not yet written included, so a batch parked on a server that stopped reading
+/// still counts against the bound.
 struct Outbox {
     private(set) var packets: [EnginePacket] = []
+    /// Bytes queued and bytes taken by the writer whose write has not returned.
     private(set) var bytes = 0
+    private var inFlight = 0
 
     mutating func append(_ packet: EnginePacket) {
         packets.append(packet)
@@ -306,11 +312,17 @@ struct Outbox {
         }
     }
 
+    /// Takes every queued packet for the writer; their bytes count until ``written()``.
     mutating func takeAll() -> [EnginePacket] {
-        defer {
-            packets = []
-            bytes = 0
-        }
+        bytes -= inFlight
+        inFlight = bytes
+        defer { packets = [] }
         return packets
+    }
+
+    /// The writer's last batch went out (or failed).
+    mutating func written() {
+        bytes -= inFlight
+        inFlight = 0
     }
 }

@@ -206,10 +206,15 @@ class ServerFactory:
         args = [*program, "--port", "0", *[str(f) for f in flags]]
         stem = "engine-echo" if self.executable == "EngineEcho" else self.executable.lower()
         stderr_path = self.tmp_dir / f"{stem}-{len(self.servers)}.stderr.log"
+        # Each server runs in a folder of its own: what it writes next to itself (e.g. the
+        # samples' default recovery store, data/*.sqlite) is never shared with another server.
+        workdir = self.tmp_dir / f"{stem}-{len(self.servers)}"
+        workdir.mkdir(parents=True, exist_ok=True)
         stderr_file = open(stderr_path, "wb")
         try:
             proc = subprocess.Popen(
                 args,
+                cwd=workdir,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=stderr_file,

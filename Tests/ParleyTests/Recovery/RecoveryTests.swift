@@ -232,4 +232,21 @@ struct RecoveryTests {
         #expect(replay[2].hasPrefix("0{"))
         await server.shutdown()
     }
+
+    @Test func aPidWhoseSocketStillLooksConnectedIsTakenOver() async throws {
+        let server = try await makeServer()
+        server.onConnection { socket in
+            if !socket.recovered { socket.join("r") }
+        }
+        let (first, _) = try await connect(server)
+        try server.to("r").emit("x", 1)
+        let sent = try await read(first.client) { $0.count == 1 }
+        // The server has not seen the first connection go; the client presents its pid anew.
+        let (again, _) = try await connect(server, auth: #"{"pid":"\#(try #require(first.pid))","offset":"\#(try offset(of: sent[0]))"}"#)
+        #expect(again.sid == first.sid)
+        #expect(first.client.closeReason?.code == .transportClose)
+        #expect(server.of("/").sockets.count == 1)
+        #expect(server.of("/").sockets.first?.rooms.contains("r") == true)
+        await server.shutdown()
+    }
 }
