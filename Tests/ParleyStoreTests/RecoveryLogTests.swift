@@ -72,6 +72,25 @@ struct RecoveryLogTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func keepsTheOrderOfASessionRemovedThenSaved(kind: StoreKind) async throws {
+        let clock = TestClock()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = makeStore(kind, in: directory)
+        let log = try await RecoveryLog.open(store: store, clock: { clock.now })
+        // Both changes land in one batch, as when they arrive while a commit runs.
+        log.save(session("a", disconnectedAt: nil))
+        log.removeSession(pid: "a")
+        log.removeSession(pid: "b")
+        log.save(session("b", disconnectedAt: clock.now))
+        log.finish()
+        await log.run()
+        #expect(try await store.takeSession(pid: "a") == nil)
+        #expect(try await store.takeSession(pid: "b") == session("b", disconnectedAt: clock.now))
+        try await store.close()
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func commitsWhatIsPendingWhenRunAfterFinish(kind: StoreKind) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

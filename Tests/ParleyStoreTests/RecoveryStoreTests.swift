@@ -22,6 +22,7 @@ struct RecoveryStoreTests {
             #expect(try await store.replayAll(after: 2).sequences == [3, 4, 5])
             #expect(try await store.replayAll(after: 5).sequences == [])
             #expect(try await store.replay(namespace: "/", after: 0, rooms: [], limit: 2).sequences == [1, 2])
+            #expect(try await store.replay(namespace: "/", after: 0, rooms: [], limit: 0).sequences == [])
         }
     }
 
