@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "EngineEcho", targets: ["EngineEcho"]),
         .executable(name: "Chat", targets: ["Chat"]),
         .executable(name: "ChatCLI", targets: ["ChatCLI"]),
+        .executable(name: "StoreBench", targets: ["StoreBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
@@ -194,11 +195,22 @@ let package = Package(
             exclude: ["README.md", "python", "compare.py", "hold.py", "profile.py", "soak.py"],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "StoreBench",
+            dependencies: [
+                "ParleyStore",
+                "ParleySQLite",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Samples/StoreBench",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ParleyStoreTests",
             dependencies: [
                 "ParleyStore",
                 "ParleySQLite",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

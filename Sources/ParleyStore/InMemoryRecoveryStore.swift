@@ -58,6 +58,7 @@ public final class InMemoryRecoveryStore: RecoveryStore {
         try state.withLock { state in
             guard state.epoch != nil else { throw StoreError(.notOpen, detail: "replay before open") }
             guard sequence >= state.trimmedThrough else { return .expired }
+            guard limit > 0 else { return .entries([]) }
             var selected: [LogEntry] = []
             let start = state.entries.partitioningIndex { $0.sequence > sequence }
             for entry in state.entries[start...] where entry.namespace == namespace && entry.isAddressed(to: rooms) {

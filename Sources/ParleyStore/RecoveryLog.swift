@@ -33,7 +33,11 @@ public final class RecoveryLog: Sendable {
     }
 
     private struct Pending {
+        /// The entries of the next batch; its sessions are in `sessionChanges`.
         var batch = RecoveryBatch()
+        /// The latest change of each session, by pid: a save, or a removal (`nil`). A batch
+        /// applies removals after saves, so keeping both would undo a save after a removal.
+        var sessionChanges: [String: SessionRecord?] = [:]
         var bytes = 0
         /// Submissions so far (entries and session changes), for ``flush()``.
         var submitted: UInt64 = 0
@@ -46,6 +50,8 @@ public final class RecoveryLog: Sendable {
         var holeThrough: UInt64 = 0
         var lastFailure: StoreError?
         var overflowReported = false
+
+        var isEmpty: Bool { batch.isEmpty && sessionChanges.isEmpty }
     }
 
     /// The store behind the log.
@@ -122,18 +128,19 @@ public final class RecoveryLog: Sendable {
 
     /// Queues a session save for the next commit.
     public func save(_ session: SessionRecord) {
-        submit { $0.sessions.append(session) }
+        submit(pid: session.pid, session)
     }
 
     /// Queues a session removal for the next commit.
     public func removeSession(pid: String) {
-        submit { $0.removedSessions.append(pid) }
+        submit(pid: pid, nil)
     }
 
-    private func submit(_ change: (inout RecoveryBatch) -> Void) {
+    /// Queues the latest state of the session `pid`: saved, or removed when `session` is nil.
+    private func submit(pid: String, _ session: SessionRecord?) {
         let writer = pending.withLock { pending -> CheckedContinuation<Void, Never>? in
             guard !pending.finished else { return nil }
-            change(&pending.batch)
+            pending.sessionChanges[pid] = .some(session)
             pending.submitted += 1
             defer { pending.writer = nil }
             return pending.writer
@@ -234,9 +241,13 @@ public final class RecoveryLog: Sendable {
     private func nextBatch() async -> (RecoveryBatch, UInt64)? {
         while true {
             let taken = pending.withLock { pending -> (RecoveryBatch, UInt64)?? in
-                if pending.batch.isEmpty { return pending.finished ? .some(nil) : nil }
+                if pending.isEmpty { return pending.finished ? .some(nil) : nil }
                 var batch = pending.batch
                 pending.batch = RecoveryBatch()
+                for (pid, change) in pending.sessionChanges {
+                    if let session = change { batch.sessions.append(session) } else { batch.removedSessions.append(pid) }
+                }
+                pending.sessionChanges = [:]
                 pending.bytes = 0
                 batch.entries.sort { $0.sequence < $1.sequence }
                 return .some((batch, pending.submitted))
@@ -244,7 +255,7 @@ public final class RecoveryLog: Sendable {
             if let taken { return taken }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = pending.withLock { pending -> Bool in
-                    guard pending.batch.isEmpty, !pending.finished else { return true }
+                    guard pending.isEmpty, !pending.finished else { return true }
                     pending.writer = continuation
                     return false
                 }
