@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import GRDB
 public import ParleyStore
 import Synchronization
@@ -51,6 +56,8 @@ public final class SQLiteRecoveryStore: RecoveryStore {
     public let configuration: Configuration
     /// `nil` before ``open(now:)`` and after ``close()``.
     private let pool = Mutex<DatabasePool?>(nil)
+    /// The lock file that keeps a second process off the file while this one has it open.
+    private let lock = Mutex<FileLock?>(nil)
 
     /// Creates a store for the file at `path`; nothing is read or written before
     /// ``open(now:)``.
@@ -70,8 +77,9 @@ public final class SQLiteRecoveryStore: RecoveryStore {
     ///
     /// - Throws: ``StoreError`` with ``StoreError/Code/cannotOpen`` (the file or its folder
     ///   cannot be created or written), ``StoreError/Code/corrupt`` (not a recovery store, or
-    ///   damaged) or ``StoreError/Code/newerSchema`` (written by a newer version; the file is
-    ///   not modified).
+    ///   damaged), ``StoreError/Code/newerSchema`` (written by a newer version; the file is
+    ///   not modified) or ``StoreError/Code/inUse`` (another process has the file open: two
+    ///   servers writing one log would hand out the same sequences).
     public func open(now: Int64) async throws -> RecoveryStoreState {
         // The lock is held while the file opens, so that concurrent opens share one pool.
         let pool = try self.pool.withLock { pool throws(StoreError) -> DatabasePool in
@@ -92,11 +100,18 @@ public final class SQLiteRecoveryStore: RecoveryStore {
     /// - Throws: ``StoreError`` when the connections cannot be closed.
     public func close() async throws {
         guard let pool = pool.withLock({ pool in defer { pool = nil }; return pool }) else { return }
+        defer { lock.withLock { $0 = nil } }
         do {
             try pool.close()
         } catch {
             throw StoreError(operating: error, path: path)
         }
+    }
+
+    /// Lets another store open the file while this one keeps its connections, as if this
+    /// process had died (tests of crash recovery within one process).
+    @_spi(Testing) public func releaseLockAsIfCrashed() {
+        lock.withLock { $0 = nil }
     }
 
     /// Runs `body` with the open pool, turning database errors into ``StoreError``.
@@ -121,6 +136,13 @@ public final class SQLiteRecoveryStore: RecoveryStore {
         } catch {
             throw StoreError(.cannotOpen, path: path, detail: "cannot create the folder: \(error)")
         }
+        let held = try lock.withLock { lock throws(StoreError) -> FileLock in
+            if let lock { return lock }
+            let acquired = try FileLock(path: path + ".lock")
+            lock = acquired
+            return acquired
+        }
+        _ = held
         try checkExistingFile()
         var grdbConfiguration = GRDB.Configuration()
         grdbConfiguration.label = "parley.store"
@@ -150,5 +172,31 @@ extension Duration {
     var timeInterval: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
+
+/// An exclusive `flock` on a lock file next to the database, held while the store is open and
+/// released by the kernel when the process ends, however it ends.
+final class FileLock: Sendable {
+    private let descriptor: Int32
+
+    init(path: String) throws(StoreError) {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw StoreError(.cannotOpen, path: path, detail: "cannot create the lock file: \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let reason = errno
+            close(descriptor)
+            if reason == EWOULDBLOCK {
+                throw StoreError(.inUse, path: path, detail: "another process has this recovery store open")
+            }
+            throw StoreError(.cannotOpen, path: path, detail: "cannot lock: \(String(cString: strerror(reason)))")
+        }
+        self.descriptor = descriptor
+    }
+
+    deinit {
+        close(descriptor)
     }
 }

@@ -8,6 +8,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
             case newerSchema = "newer schema"
             case notOpen = "not open"
             case ioFailure = "I/O failure"
+            case inUse = "in use"
         }
 
         private let base: Base
@@ -24,6 +25,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let notOpen = Code(.notOpen)
         /// A read or write failed.
         public static let ioFailure = Code(.ioFailure)
+        /// Another process has the store open.
+        public static let inUse = Code(.inUse)
 
         public var description: String { base.rawValue }
     }

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import NIOCore
-import ParleySQLite
+@_spi(Testing) import ParleySQLite
 import ParleyStore
 import Testing
 
@@ -39,6 +39,7 @@ struct SQLiteRecoveryStoreTests {
         let crashed = SQLiteRecoveryStore(path: path)
         #expect(try await crashed.open(now: 0).nextSequence == 1)
         try await crashed.commit(RecoveryBatch(entries: [entry(1), entry(2)], sessions: [session("p", disconnectedAt: nil)]))
+        crashed.releaseLockAsIfCrashed()
 
         let restarted = SQLiteRecoveryStore(path: path)
         let second = try await restarted.open(now: 70)
@@ -53,6 +54,21 @@ struct SQLiteRecoveryStoreTests {
         #expect(try await again.takeSession(pid: "p")?.disconnectedAtMilliseconds == 70)
         try await again.close()
         try await crashed.close()
+    }
+
+    @Test func aSecondProcessCannotOpenAStoreInUse() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("recovery.sqlite")
+        let first = SQLiteRecoveryStore(path: path)
+        _ = try await first.open(now: 0)
+        let error = await #expect(throws: StoreError.self) { try await SQLiteRecoveryStore(path: path).open(now: 0) }
+        #expect(error?.code == .inUse)
+        try await first.close()
+        // Closed: the file is free again.
+        let second = SQLiteRecoveryStore(path: path)
+        _ = try await second.open(now: 0)
+        try await second.close()
     }
 
     @Test func migratesAnEmptyFile() async throws {
