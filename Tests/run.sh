@@ -65,7 +65,8 @@ python_can_make_venvs() {
 debian_packages_needed() {
     # chromium + chromium-driver: test_chat_browser.py; unzip: the README's client bundle recipe;
     # openssl: the self-signed certificates of the client's TLS tests (ParleyTesting)
-    local ALWAYS=(chromium chromium-driver unzip openssl)
+    # libsqlite3-dev: the recovery store (GRDB links the system SQLite)
+    local ALWAYS=(chromium chromium-driver unzip openssl libsqlite3-dev)
     if [ "${#ALWAYS[@]}" -gt 0 ]; then
         printf '%s\n' "${ALWAYS[@]}"
     fi
@@ -120,8 +121,11 @@ if ! swift build; then
 fi
 
 section "swift test"
-# Swift tests that drive independent peers (python-socketio) find them through this.
+# Swift tests that drive independent peers (python-socketio) find them through this, and
+# those that run the sample servers as processes (SIGKILL and restart) find them in PARLEY_BIN.
 export PARLEY_PYTHON="$VENV/bin/python"
+PARLEY_BIN="$(swift build --show-bin-path)"
+export PARLEY_BIN
 # One test at a time: the live tests time real sockets and heartbeats, and on a 2-core
 # machine python peers starting in parallel tests can stall them for a second (about 50 s
 # in all, against 20 s in parallel).
@@ -146,7 +150,6 @@ fi
 # --- Interop tests ----------------------------------------------------------------------
 
 section "interop tests (pytest Tests/Interop)"
-PARLEY_BIN="$(swift build --show-bin-path)"
 echo "PARLEY_BIN=$PARLEY_BIN"
 PYTEST=("$VENV/bin/python" -m pytest -q Tests/Interop -o cache_dir=.build/pytest-cache)
 if command -v timeout >/dev/null 2>&1; then

@@ -80,13 +80,33 @@ public final class PeerProcess: Sendable {
             throw LaunchError(description: "missing \(script.path)")
         }
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-u", script.path] + arguments
         var childEnvironment = environment
         childEnvironment["PYTHONDONTWRITEBYTECODE"] = "1"
         childEnvironment["PYTHONUNBUFFERED"] = "1"
-        process.environment = childEnvironment
+        return try launch(URL(fileURLWithPath: python), ["-u", script.path] + arguments, environment: childEnvironment, standardInput: standardInput)
+    }
+
+    /// Starts the sample executable `name` (e.g. `BenchServer`) from the folder named by the
+    /// `PARLEY_BIN` environment variable (`swift build --show-bin-path`).
+    ///
+    /// - Throws: ``LaunchError`` when `PARLEY_BIN` is unset or the executable is missing; the
+    ///   error of `Process.run()` when the launch fails.
+    public static func sample(_ name: String, arguments: [String] = []) throws -> PeerProcess {
+        guard let bin = ProcessInfo.processInfo.environment["PARLEY_BIN"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            throw LaunchError(description: "PARLEY_BIN is not set: run the tests with `bash Tests/run.sh`, or set PARLEY_BIN=$(swift build --show-bin-path)")
+        }
+        let executable = URL(fileURLWithPath: bin).appendingPathComponent(name)
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+            throw LaunchError(description: "\(executable.path) is not an executable file (run `swift build`)")
+        }
+        return try launch(executable, arguments, environment: ProcessInfo.processInfo.environment, standardInput: .pipeHeldOpen)
+    }
+
+    private static func launch(_ executable: URL, _ arguments: [String], environment: [String: String], standardInput: StandardInput) throws -> PeerProcess {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = environment
         let output = Pipe()
         let errors = Pipe()
         process.standardOutput = output
@@ -166,6 +186,12 @@ public final class PeerProcess: Sendable {
     public func kill() {
         guard process.isRunning else { return }
         sendSignal(SIGKILL)
+    }
+
+    /// Sends SIGKILL and waits (5 s at most) until the peer is gone.
+    public func killAndWait() async {
+        kill()
+        _ = await poll(timeout: .seconds(5)) { !process.isRunning }
     }
 
     /// Waits at most `timeout` for the peer to exit by itself, then SIGKILLs it, and collects

@@ -74,6 +74,79 @@ struct ClientRecoveryTests {
         await server.shutdown()
     }
 
+    /// A BenchServer process with recovery on `store`, and the port it listens on.
+    static func startBenchServer(store: String) async throws -> (PeerProcess, Int) {
+        let server = try PeerProcess.sample("BenchServer", arguments: ["--port", "0", "--recovery-store", store, "--threads", "1"])
+        let line = try #require(await server.firstLine(timeout: .seconds(15)), "BenchServer did not start: \(server.stderr)")
+        let port = try #require(line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) }, "no port in \(line)")
+        return (server, port)
+    }
+
+    @Test(arguments: strategies)
+    func aClientRecoversAfterTheServerIsKilledAndStartedAgainOnTheSameFile(_ transports: SocketClientConfiguration.Transports) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-recovery-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = directory.appendingPathComponent("recovery.sqlite").path
+        var (server, port) = try await Self.startBenchServer(store: store)
+        let proxy = try await TCPProxy.start(upstreamPort: port)
+
+        var configuration = SocketClientConfiguration()
+        configuration.transports = transports
+        configuration.backoff = ReconnectBackoff(initial: .milliseconds(50), maximum: .milliseconds(200))
+        let manager = try SocketManager(url: "http://127.0.0.1:\(proxy.port)", configuration: configuration, logger: Self.logger)
+        let socket = manager.socket()
+        let received = NIOLockedValueBox<[Int]>([])
+        socket.on("msg") { event in
+            let value = try event.argument(0, as: Int.self)
+            received.withLockedValue { $0.append(value) }
+        }
+        let connects = NIOLockedValueBox(0)
+        socket.onConnect { connects.withLockedValue { $0 += 1 } }
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await manager.run() }
+            #expect(try await socket.emitWithAck("join", "r", timeout: .seconds(5)).decode(String.self, at: 0) == "r")
+            let firstID = try #require(socket.id)
+            try await Self.publish(port: port, numbers: [0])
+            #expect(await eventually { received.withLockedValue { $0 } == [0] })
+
+            proxy.setRefusing(true)
+            await server.killAndWait()
+            await proxy.cutAll()
+            (server, port) = try await Self.startBenchServer(store: store)
+            proxy.setUpstreamPort(port)
+            try await Self.publish(port: port, numbers: Array(1...20))
+            proxy.setRefusing(false)
+
+            #expect(await eventually(timeout: .seconds(15)) { received.withLockedValue { $0.count } >= 21 })
+            #expect(received.withLockedValue { $0 } == Array(0...20))
+            #expect(await eventually { connects.withLockedValue { $0 } == 2 })
+            #expect(socket.recovered)
+            #expect(socket.id == firstID)
+            await manager.disconnect()
+            try await group.waitForAll()
+        }
+        await proxy.stop()
+        _ = await server.terminate()
+    }
+
+    /// Publishes each number to room `r` of the BenchServer on `port`, each acknowledged once
+    /// it is committed to the recovery log.
+    static func publish(port: Int, numbers: [Int]) async throws {
+        var configuration = SocketClientConfiguration()
+        configuration.transports = .webSocketOnly
+        let manager = try SocketManager(url: "http://127.0.0.1:\(port)", configuration: configuration, logger: logger)
+        let socket = manager.socket()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await manager.run() }
+            for number in numbers {
+                #expect(try await socket.emitWithAck("publish", "r", number, timeout: .seconds(5)).decode(Bool.self, at: 0))
+            }
+            await manager.disconnect()
+            try await group.waitForAll()
+        }
+    }
+
     static var logger: Logger {
         var logger = Logger(label: "test.client")
         logger.logLevel = ProcessInfo.processInfo.environment["PARLEY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
