@@ -182,7 +182,8 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             sessionInFlight = session
-            session.onLoop { $0.pollReceived(responder) }
+            let requestKey = request.query["t"]
+            session.onLoop { $0.pollReceived(responder, requestKey: requestKey) }
         case .post:
             preconditionFailure("POST requests are collected, not dispatched at their end")
         }

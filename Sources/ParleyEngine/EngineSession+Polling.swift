@@ -14,8 +14,10 @@ extension EngineSession {
         return polling.pendingGet != nil
     }
 
-    /// A GET arrived for this session. See `Protocol/engine.md` § 5.2 and § 5.4.
-    func pollReceived(_ responder: HTTPResponder) {
+    /// A GET arrived for this session. See `Protocol/engine.md` § 5.2, § 5.4 and § 5.5.
+    ///
+    /// - Parameter requestKey: the request's cache-busting `t` parameter, when it has one.
+    func pollReceived(_ responder: HTTPResponder, requestKey: String? = nil) {
         eventLoop.preconditionInEventLoop()
         switch phase {
         case .closed:
@@ -41,11 +43,19 @@ extension EngineSession {
             close(EngineCloseReason(.transportError, detail: "a second GET arrived while one was pending"))
             return
         }
+        if let requestKey, let last = polling.lastAnswer, last.key == requestKey {
+            // The same request again: a browser resends a GET whose connection closed before
+            // the answer reached it (a proxy dropped it). The answer is given again; what was
+            // queued since waits for the next GET.
+            responder.respond(payload: last.body)
+            return
+        }
         if upgrade?.isDraining == true {
             respond(responder, with: CollectionOfOne(.packet(.noop)))
             return
         }
         polling.pendingGet = responder
+        polling.pendingKey = requestKey
         transport = .polling(polling)
         if !outbound.isEmpty { flush() }
     }

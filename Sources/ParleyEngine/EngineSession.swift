@@ -35,6 +35,11 @@ public final class EngineSession: @unchecked Sendable {
 
     struct PollingState {
         var pendingGet: HTTPResponder?
+        /// The cache-busting key (`t`) of the held GET, if it had one.
+        var pendingKey: String?
+        /// The last GET answered with packets, by its key: a GET that comes again with the same
+        /// key is the browser resending a request whose answer never reached it.
+        var lastAnswer: (key: String, body: ByteBuffer)?
         /// The connection carrying the POST whose body is being read, if any.
         var postInFlight: ObjectIdentifier?
     }
@@ -311,8 +316,10 @@ public final class EngineSession: @unchecked Sendable {
         case .polling(var polling):
             guard upgrade?.isDraining != true, let responder = polling.pendingGet else { return }
             polling.pendingGet = nil
+            let body = respond(responder, with: outbound)
+            polling.lastAnswer = polling.pendingKey.map { ($0, body) }
+            polling.pendingKey = nil
             transport = .polling(polling)
-            respond(responder, with: outbound)
             clearOutbound()
             if case .closing(let reason, _) = phase { finish(reason) }
         }
@@ -325,10 +332,12 @@ public final class EngineSession: @unchecked Sendable {
         outboundBytes = 0
     }
 
-    func respond(_ responder: HTTPResponder, with packets: some Sequence<OutboundPacket>) {
+    @discardableResult
+    func respond(_ responder: HTTPResponder, with packets: some Sequence<OutboundPacket>) -> ByteBuffer {
         var body = responder.channel.allocator.buffer(capacity: 256)
         PollingPayloadCodec.encode(packets.lazy.map(\.enginePacket), into: &body)
         responder.respond(payload: body)
+        return body
     }
 }
 

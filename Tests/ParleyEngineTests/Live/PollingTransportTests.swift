@@ -67,6 +67,30 @@ struct PollingTransportTests {
         #expect(try await getter.response().text == "4late\u{1e}bCQg=")
     }
 
+    @Test func aGetResentWithTheSameKeyGetsTheSameAnswerAgain() async throws {
+        let server = try await EngineTestServer.start(echo: false)
+        defer { Task { await server.stop() } }
+        let first = try await server.connection()
+        let sid = try await server.pollingHandshake(on: first).sid
+        let session = try #require(server.server.session(id: sid))
+        session.eventLoop.execute { session.send(EngineMessage(text: "one")) }
+        // The answer to `t=a` is lost on its way (a proxy dropped it and closed the connection);
+        // the browser sends the very same request again on a new connection.
+        #expect(try await first.request("GET", server.pollingURI(sid: sid) + "&t=a").text == "4one")
+        session.eventLoop.execute { session.send(EngineMessage(text: "two")) }
+        let second = try await server.connection()
+        #expect(try await second.request("GET", server.pollingURI(sid: sid) + "&t=a").text == "4one")
+        // A new request (a new key) gets what was queued since, once.
+        #expect(try await second.request("GET", server.pollingURI(sid: sid) + "&t=b").text == "4two")
+        session.eventLoop.execute { session.send(EngineMessage(text: "three")) }
+        #expect(try await second.request("GET", server.pollingURI(sid: sid) + "&t=c").text == "4three")
+        // Without a key nothing is ever given twice.
+        session.eventLoop.execute { session.send(EngineMessage(text: "four")) }
+        #expect(try await second.request("GET", server.pollingURI(sid: sid)).text == "4four")
+        session.eventLoop.execute { session.send(EngineMessage(text: "five")) }
+        #expect(try await second.request("GET", server.pollingURI(sid: sid)).text == "4five")
+    }
+
     @Test func aSecondGetReleasesTheFirstWithCloseAndEndsTheSession() async throws {
         let server = try await EngineTestServer.start()
         defer { Task { await server.stop() } }
