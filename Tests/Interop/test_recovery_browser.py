@@ -29,6 +29,10 @@ class CuttingProxy:
     def __init__(self, upstream_port):
         self.upstream_port = upstream_port
         self.refusing = False
+        # When set: the next server-to-client chunk containing these bytes is dropped and its
+        # connection closed on both sides (a proxy that loses a response).
+        self.drop_marker = None
+        self.dropped = 0
         self.lock = threading.Lock()
         self.sockets = set()
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -53,14 +57,19 @@ class CuttingProxy:
             upstream.settimeout(None)
             with self.lock:
                 self.sockets.update((client, upstream))
-            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+            threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
 
-    def _pump(self, source, target):
+    def _pump(self, source, target, from_server):
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
+                    break
+                marker = self.drop_marker
+                if from_server and marker is not None and marker in data:
+                    self.drop_marker = None
+                    self.dropped += 1
                     break
                 target.sendall(data)
         except OSError:
@@ -170,6 +179,40 @@ def test_the_official_client_recovers_after_a_cut_and_after_a_sigkill(
         wait_for(page, "window.log.received.length >= 42", "a live message", TIMEOUT)
         time.sleep(0.2)  # not a synchronisation: room for a duplicate to show up
         assert received(page) == list(range(42))
+        pub.disconnect()
+    finally:
+        proxy.stop()
+
+
+def test_a_long_poll_answer_lost_by_a_proxy_reaches_the_page_once(
+        bench_server_factory, static_site, open_page, tmp_path):  # noqa: F811
+    """The proxy drops the long-poll response that carries message 1 and closes that
+    connection. The reference server loses such a message silently (the browser resends the
+    GET and the client never notices); the page must get it, once."""
+    store = tmp_path / "recovery.sqlite"
+    server = bench_server_factory("swift", "--cors-origin", static_site, "--recovery-store", store)
+    proxy = CuttingProxy(int(server.url.rsplit(":", 1)[1].split("/")[0]))
+    try:
+        page = open_page(f"{static_site}/index.html")
+        page.execute_script(PAGE_SCRIPT, f"http://127.0.0.1:{proxy.port}", ["polling"], "r")
+        wait_for(page, "window.log.joined", "the page joined its room", TIMEOUT)
+        pub = publisher(server.url)
+        publish(pub, "r", [0])
+        wait_for(page, "window.log.received.length === 1", "message 0", TIMEOUT)
+
+        proxy.drop_marker = b'["msg",1,'
+        publish(pub, "r", [1])
+        wait_for(page, "window.log.received.length >= 2", "message 1 after its response was lost", TIMEOUT)
+        assert proxy.dropped == 1, "the proxy never saw the response it was to drop"
+        publish(pub, "r", [2])
+        wait_for(page, "window.log.received.length >= 3", "message 2", TIMEOUT)
+        time.sleep(0.3)  # not a synchronisation: room for a duplicate to show up
+        assert received(page) == [0, 1, 2]
+        connects = page.execute_script("return window.log.connects;")
+        # Either the resent GET got the answer again (one connect), or the page reconnected and
+        # recovered (two connects, the second recovered): never a fresh session.
+        assert all(c["id"] == connects[0]["id"] for c in connects), connects
+        print(f"connects: {connects}")
         pub.disconnect()
     finally:
         proxy.stop()
