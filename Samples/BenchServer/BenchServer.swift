@@ -56,10 +56,8 @@ struct BenchServer: AsyncParsableCommand {
             configuration.engine.cors = CORSConfiguration(allowedOrigins: corsOrigin.contains("*") ? .any : .list(corsOrigin))
         }
         if !noRecovery {
-            try FileManager.default.createDirectory(
-                at: URL(fileURLWithPath: recoveryStore).deletingLastPathComponent(),
-                withIntermediateDirectories: true
-            )
+            // The store creates the file and its folder; a path it cannot use stops the server
+            // at start with the store's error.
             configuration.connectionStateRecovery = ConnectionStateRecovery(
                 store: SQLiteRecoveryStore(path: recoveryStore),
                 maxDisconnectionDuration: .seconds(maxDisconnectionDuration)

@@ -66,10 +66,8 @@ struct Chat: AsyncParsableCommand {
         }
 
         if !noRecovery {
-            try FileManager.default.createDirectory(
-                at: URL(fileURLWithPath: recoveryStore).deletingLastPathComponent(),
-                withIntermediateDirectories: true
-            )
+            // The store creates the file and its folder; a path it cannot use stops the server
+            // at start with the store's error.
             configuration.connectionStateRecovery = ConnectionStateRecovery(
                 store: SQLiteRecoveryStore(path: recoveryStore),
                 maxDisconnectionDuration: .seconds(maxDisconnectionDuration)

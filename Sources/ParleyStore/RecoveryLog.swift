@@ -188,12 +188,19 @@ public final class RecoveryLog: Sendable {
     ///
     /// Cancellation stops retention but not the writer: whoever owns the log calls
     /// ``finish()`` once nothing more will be queued, so that a shutdown commits what the
-    /// closing sessions saved.
+    /// closing sessions saved. Then the store is closed.
     public func run() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.trimLoop() }
             await self.writeLoop()
             group.cancelAll()
+        }
+        // The log opened the store; once everything is committed it releases it (an SQLite
+        // file is then free for the next process).
+        do {
+            try await store.close()
+        } catch {
+            logger.error("recovery store did not close cleanly", metadata: ["parley.error": "\(error)"])
         }
     }
 

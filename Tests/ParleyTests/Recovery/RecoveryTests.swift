@@ -3,6 +3,7 @@ import NIOCore
 import NIOEmbedded
 import Parley
 import ParleyProtocol
+import ParleySQLite
 import ParleyStore
 import ParleyTesting
 import Testing
@@ -248,5 +249,51 @@ struct RecoveryTests {
         #expect(server.of("/").sockets.count == 1)
         #expect(server.of("/").sockets.first?.rooms.contains("r") == true)
         await server.shutdown()
+    }
+
+    @Test func aServerOnTheSameSQLiteFileRecoversTheSocketsOfTheOneBefore() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("recovery.sqlite").path
+        let first = try await makeServer { $0.store = SQLiteRecoveryStore(path: path) }
+        first.onConnection { socket in
+            socket.join("r")
+            socket.data["nick"] = "ada"
+        }
+        let (connected, _) = try await connect(first)
+        try first.to("r").emit("x", 1)
+        let sent = try await read(connected.client) { $0.count == 1 }
+        try await first.flushRecoveryLog()
+        // The first server stops while the socket is still connected (as in a crash, nothing
+        // saved it as disconnected); the file is released when its writer ends.
+        await first.shutdown()
+
+        let second = try await makeServer { $0.store = SQLiteRecoveryStore(path: path) }
+        let sockets = Recorder<Socket>()
+        second.onConnection { sockets.append($0) }
+        try second.to("r").emit("x", 2)
+        let auth = #"{"pid":"\#(try #require(connected.pid))","offset":"\#(try offset(of: sent[0]))"}"#
+        let (again, replay) = try await connect(second, auth: auth)
+        #expect(again.sid == connected.sid)
+        #expect(replay.count == 2 && replay[0].hasPrefix(#"2["x",2,"#) && replay[1].hasPrefix("0{"))
+        let socket = try #require(sockets.values.first)
+        #expect(socket.recovered && socket.rooms.contains("r"))
+        #expect(socket.data.get("nick", as: String.self) == "ada")
+        await second.shutdown()
+    }
+
+    @Test func aStoreThatCannotBeOpenedStopsTheServerAtStart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("garbage.sqlite").path
+        try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31) }).write(to: URL(fileURLWithPath: path))
+        var configuration = SocketServerConfiguration()
+        configuration.engine.address = .hostname("127.0.0.1", port: 0)
+        configuration.connectionStateRecovery = ConnectionStateRecovery(store: SQLiteRecoveryStore(path: path))
+        let server = SocketServer(configuration: configuration)
+        let error = await #expect(throws: StoreError.self) { try await server.start() }
+        #expect(error?.code == .corrupt)
+        #expect(server.engine.connectionCount == 0)
     }
 }
