@@ -109,8 +109,11 @@ public final class RecoveryLog: Sendable {
     public func append(_ entry: LogEntry) {
         let size = entry.byteCount
         let (writer, overflowed) = pending.withLock { pending -> (CheckedContinuation<Void, Never>?, Bool) in
-            guard !pending.finished, pending.bytes + size <= configuration.maxPendingBytes else {
+            // After `finish()` the process is going away; what it still sends is not kept.
+            guard !pending.finished else { return (nil, false) }
+            guard pending.bytes + size <= configuration.maxPendingBytes else {
                 pending.holeThrough = max(pending.holeThrough, entry.sequence)
+                // Reported once per episode: a successful commit ends it.
                 defer { pending.overflowReported = true }
                 return (nil, !pending.overflowReported)
             }
@@ -230,6 +233,7 @@ public final class RecoveryLog: Sendable {
             }
             let waiters = pending.withLock { pending -> [(ticket: UInt64, continuation: CheckedContinuation<Void, any Error>)] in
                 pending.committed = ticket
+                if failure == nil { pending.overflowReported = false }
                 if failure != nil, let last = batch.entries.map(\.sequence).max() {
                     pending.holeThrough = max(pending.holeThrough, last)
                 }
