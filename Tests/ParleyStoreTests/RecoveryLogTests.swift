@@ -50,6 +50,8 @@ struct RecoveryLogTests {
         log.append(entry(log.nextSequence()))
         log.finish()
         await log.run()
+        // The log closes its store once drained; open it again to look inside.
+        _ = try await store.open(now: 0)
         let before = RecoveryOffset(epoch: log.epoch, sequence: first)
         #expect(try await log.replay(namespace: "/", after: before, rooms: [], limit: 10) == .expired)
         let after = RecoveryOffset(epoch: log.epoch, sequence: first + 1)
@@ -85,6 +87,8 @@ struct RecoveryLogTests {
         log.save(session("b", disconnectedAt: clock.now))
         log.finish()
         await log.run()
+        // The log closes its store once drained; open it again to look inside.
+        _ = try await store.open(now: 0)
         #expect(try await store.takeSession(pid: "a") == nil)
         #expect(try await store.takeSession(pid: "b") == session("b", disconnectedAt: clock.now))
         try await store.close()
@@ -102,6 +106,8 @@ struct RecoveryLogTests {
         log.finish()
         log.append(entry(log.nextSequence())) // too late: not kept
         await log.run()
+        // The log closes its store once drained; open it again to look inside.
+        _ = try await store.open(now: 0)
         #expect(try await store.replayAll().sequences == sequences)
         #expect(try await store.takeSession(pid: "p") != nil)
         try await log.flush()
