@@ -65,19 +65,19 @@ public final class RecoveringAdapter: SocketAdapter {
     // MARK: Delivery
 
     public func broadcast(_ packet: SocketPacket, to selection: BroadcastSelection, volatile: Bool) {
-        guard !volatile, let (logged, sequence) = record(packet, rooms: selection.rooms, exceptRooms: selection.allExceptRooms) else {
+        guard !volatile, let logged = record(packet, rooms: selection.rooms, exceptRooms: selection.allExceptRooms) else {
             local.broadcast(packet, to: selection, volatile: volatile)
             return
         }
-        InProcessAdapter.deliver(EncodedPacket(logged, sequence: sequence), to: local.recipients(selection), volatile: false)
+        InProcessAdapter.deliver(logged, to: local.recipients(selection), volatile: false)
     }
 
     public func send(_ packet: SocketPacket, to socket: Socket) {
-        guard let (logged, sequence) = record(packet, rooms: [socket.id], exceptRooms: []) else {
+        guard let logged = record(packet, rooms: [socket.id], exceptRooms: []) else {
             local.send(packet, to: socket)
             return
         }
-        socket.write(EncodedPacket(logged, sequence: sequence), volatile: false)
+        socket.write(logged, volatile: false)
     }
 
     public func broadcastWithAck(_ event: String, _ packet: SocketPacket, to selection: BroadcastSelection, volatile: Bool, timeout: Duration) async throws -> [SocketAck] {
@@ -100,9 +100,10 @@ public final class RecoveringAdapter: SocketAdapter {
         await local.disconnectSockets(selection, close: close)
     }
 
-    /// Gives a recoverable packet its offset and queues it for the log; `nil` for a packet
-    /// that is not recoverable (or before the server started).
-    private func record(_ packet: SocketPacket, rooms: Set<String>, exceptRooms: Set<String>) -> (SocketPacket, UInt64)? {
+    /// Gives a recoverable packet its offset and queues it for the log; the packet encoded
+    /// once, for the log and the wire alike. `nil` for a packet that is not recoverable (or
+    /// before the server started).
+    private func record(_ packet: SocketPacket, rooms: Set<String>, exceptRooms: Set<String>) -> EncodedPacket? {
         guard packet.ackID == nil, packet.type == .event || packet.type == .binaryEvent, let log = runtime.log else { return nil }
         let sequence = log.nextSequence()
         let logged = packet.appendingStringArgument(RecoveryOffset(epoch: log.epoch, sequence: sequence).description)
@@ -117,7 +118,7 @@ public final class RecoveringAdapter: SocketAdapter {
             attachments: logged.attachments,
             timeMilliseconds: log.now
         ))
-        return (logged, sequence)
+        return EncodedPacket(text: text, attachments: logged.attachments, sequence: sequence)
     }
 
     // MARK: Sessions
