@@ -296,4 +296,27 @@ struct RecoveryTests {
         #expect(error?.code == .corrupt)
         #expect(server.engine.connectionCount == 0)
     }
+
+    @Test func aLogThatWasReplacedGivesAFreshSocketNeverAWrongReplay() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("recovery.sqlite").path
+        let first = try await makeServer { $0.store = SQLiteRecoveryStore(path: path) }
+        first.onConnection { $0.join("r") }
+        let (connected, _) = try await connect(first)
+        try first.to("r").emit("x", 1)
+        let sent = try await read(connected.client) { $0.count == 1 }
+        await first.shutdown()
+        // The file is deleted (a reset): the new log has another epoch, and sequences that
+        // start at 1 again, where the old offset would point into unrelated packets.
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        let second = try await makeServer { $0.store = SQLiteRecoveryStore(path: path) }
+        second.onConnection { _ in }
+        for value in 0..<3 { try second.broadcast.emit("x", value) }
+        let auth = #"{"pid":"\#(try #require(connected.pid))","offset":"\#(try offset(of: sent[0]))"}"#
+        let (again, replay) = try await connect(second, auth: auth)
+        #expect(again.sid != connected.sid)
+        #expect(replay.count == 1 && replay[0].hasPrefix("0{"))
+        await second.shutdown()
+    }
 }
