@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "Chat", targets: ["Chat"]),
         .executable(name: "ChatCLI", targets: ["ChatCLI"]),
         .executable(name: "StoreBench", targets: ["StoreBench"]),
+        .executable(name: "RecoveryBench", targets: ["RecoveryBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
@@ -203,6 +204,24 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Samples/StoreBench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RecoveryBench",
+            dependencies: [
+                "Parley",
+                "ParleyStore",
+                "ParleySQLite",
+                "ParleyClient",
+                "ParleyProtocol",
+                "ParleyTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            path: "Samples/RecoveryBench",
             swiftSettings: swiftSettings
         ),
         .testTarget(

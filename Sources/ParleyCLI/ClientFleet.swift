@@ -23,6 +23,15 @@ final class ClientFleet<Client: BenchSocket>: Sendable {
         rate: Double,
         make: @escaping @Sendable (_ loop: any EventLoop, _ shard: StatsShardBox, _ startedAt: UInt64) -> Client
     ) async throws -> UInt64 {
+        try await open(count: count, rate: rate) { _, loop, shard, startedAt in make(loop, shard, startedAt) }
+    }
+
+    /// ``open(count:rate:make:)`` with `make` also given the client's index (0 ..< `count`).
+    func open(
+        count: Int,
+        rate: Double,
+        make: @escaping @Sendable (_ index: Int, _ loop: any EventLoop, _ shard: StatsShardBox, _ startedAt: UInt64) -> Client
+    ) async throws -> UInt64 {
         let start = BenchClock.now()
         let loops = self.loops
         let pools = self.pools
@@ -36,7 +45,7 @@ final class ClientFleet<Client: BenchSocket>: Sendable {
                 let slot = index % loops.count
                 let loop = loops[slot]
                 ramp.futures.append(loop.flatSubmit {
-                    let client = make(loop, stats.shards[slot], scheduledAt)
+                    let client = make(index, loop, stats.shards[slot], scheduledAt)
                     pools[slot].value.append(client)
                     client.start(target: target, index: index)
                     return client.readyFuture
