@@ -62,6 +62,7 @@ extension ClientSocket {
         guard let payload, let reply = try? JSONDecoder().decode(Reply.self, from: Data(payload.readableBytesView)) else { return }
         let (received, handlers) = state.withLock { state in
             state.recovered = reply.pid != nil && reply.pid == state.pid
+            state.gaveUpRecovery = false
             if !state.recovered { state.lastOffset = nil }
             state.pid = reply.pid
             state.sid = reply.sid
@@ -88,11 +89,25 @@ extension ClientSocket {
     }
 
     private func eventReceived(_ packet: SocketPacket) {
-        let limit = manager.configuration.maxBufferedEmits
-        let early = state.withLock { state -> Bool in
-            guard !state.connected else { return false }
-            if state.receivedEarly.count < limit { state.receivedEarly.append(packet) }
-            return true
+        let limit = manager.configuration.maxEventsBeforeConnect
+        let (early, overflowed) = state.withLock { state -> (Bool, Bool) in
+            guard !state.connected else { return (false, false) }
+            // After giving up, nothing more of this replay is kept.
+            guard !state.gaveUpRecovery else { return (true, false) }
+            guard state.receivedEarly.count < limit else {
+                // More missed events than the client keeps: dropping some would leave a hole
+                // that the offset then hides. Give the recovery up instead (see the setting).
+                state.gaveUpRecovery = true
+                state.receivedEarly.removeAll()
+                state.pid = nil
+                state.lastOffset = nil
+                return (true, true)
+            }
+            state.receivedEarly.append(packet)
+            return (true, false)
+        }
+        if overflowed {
+            manager.logger.warning("more events before the CONNECT reply than maxEventsBeforeConnect: recovery given up", metadata: ["parley.limit": "\(limit)"])
         }
         if !early { dispatch(packet) }
     }

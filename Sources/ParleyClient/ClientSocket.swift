@@ -177,6 +177,9 @@ struct ClientSocketState: Sendable {
     var drainingBuffer = false
     /// Events that arrived before the CONNECT reply, delivered once it comes.
     var receivedEarly: [SocketPacket] = []
+    /// More events came before the CONNECT reply than the client keeps: the rest of them are
+    /// dropped and the socket connects as not recovered.
+    var gaveUpRecovery = false
     var nextAckID: UInt64 = 0
     var pendingAcks: [UInt64: CheckedContinuation<SocketArguments, any Error>] = [:]
     var handlers: [String: @Sendable (ClientEvent) throws -> Void] = [:]

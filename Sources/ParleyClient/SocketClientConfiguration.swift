@@ -40,6 +40,11 @@ public struct SocketClientConfiguration: Sendable {
     public var retries: Int = 0
     /// The most emits kept while disconnected; one more throws ``EmitBufferFullError``.
     public var maxBufferedEmits: Int = 1_000
+    /// The most events kept that arrive before the CONNECT reply (a recovery replays what the
+    /// socket missed there). One more and the recovery is given up: the events are dropped,
+    /// and the socket connects with ``ClientSocket/recovered`` `false`, so the application
+    /// knows to reload its state instead of silently missing messages.
+    public var maxEventsBeforeConnect: Int = 100_000
     /// The most bytes of messages waiting for the connection while connected (a server that
     /// stops reading); past it the connection is closed (`transport error`) and the manager
     /// reconnects.

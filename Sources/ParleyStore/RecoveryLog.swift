@@ -27,6 +27,12 @@ public final class RecoveryLog: Sendable {
         public var maxBytes: Int = 1 << 30
         /// How often retention runs.
         public var trimInterval: Duration = .seconds(10)
+        /// How long the writer lets a small batch grow before committing it: fewer, larger
+        /// transactions for a little more time between an append and its commit. Packets go out
+        /// at once whatever it is; only ``RecoveryLog/flush()`` waits longer.
+        public var commitDelay: Duration = .milliseconds(2)
+        /// A batch at least this large is committed at once.
+        public var commitDelayBelowEntries: Int = 512
 
         /// Creates the default configuration.
         public init() {}
@@ -218,7 +224,9 @@ public final class RecoveryLog: Sendable {
     }
 
     private func writeLoop() async {
-        while let (batch, ticket) = await nextBatch() {
+        while true {
+            await lingerWhileSmall()
+            guard let (batch, ticket) = await nextBatch() else { break }
             var failure: StoreError?
             for attempt in 1...3 {
                 do {
@@ -246,6 +254,18 @@ public final class RecoveryLog: Sendable {
                 if let failure { waiter.continuation.resume(throwing: failure) } else { waiter.continuation.resume() }
             }
         }
+    }
+
+    /// Waits ``Configuration/commitDelay`` when what is pending is a small batch, so that it
+    /// grows.
+    private func lingerWhileSmall() async {
+        let delay = configuration.commitDelay
+        guard delay > .zero else { return }
+        let small = pending.withLock { pending in
+            !pending.finished && pending.batch.entries.count < configuration.commitDelayBelowEntries
+        }
+        guard small else { return }
+        try? await Task.sleep(for: delay) // cancellation only ends the wait early
     }
 
     /// The next batch to commit and the ticket it completes; `nil` once finished and drained.

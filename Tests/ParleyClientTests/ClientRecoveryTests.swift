@@ -44,18 +44,63 @@ struct ClientRecoveryTests {
             proxy.setRefusing(true)
             await proxy.cutAll()
             #expect(await eventually { server.of("/").sockets.isEmpty })
-            for value in 1...20 { try server.to("room").emit("msg", value) }
+            // More than the emit buffer's 1 000: a replay is not bounded by it.
+            for value in 1...1_500 { try server.to("room").emit("msg", value) }
             proxy.setRefusing(false)
 
-            #expect(await eventually(timeout: .seconds(10)) { received.withLockedValue { $0.count } == 21 })
-            #expect(received.withLockedValue { $0 } == Array(0...20))
+            #expect(await eventually(timeout: .seconds(10)) { received.withLockedValue { $0.count } == 1_501 })
+            #expect(received.withLockedValue { $0 } == Array(0...1_500))
             #expect(await eventually { connects.withLockedValue { $0 } == 2 })
             #expect(socket.recovered)
             #expect(socket.id == firstID)
             #expect(try await socket.emitWithAck("ready", timeout: .seconds(5)).decode(Bool.self, at: 0) == true)
             // Live messages still arrive, once.
-            try server.to("room").emit("msg", 21)
-            #expect(await eventually { received.withLockedValue { $0 } == Array(0...21) })
+            try server.to("room").emit("msg", 1_501)
+            #expect(await eventually { received.withLockedValue { $0 } == Array(0...1_501) })
+            await manager.disconnect()
+            try await group.waitForAll()
+        }
+        await proxy.stop()
+        await server.shutdown()
+    }
+
+    @Test func aReplayLargerThanTheClientKeepsEndsNotRecoveredInsteadOfWithAHole() async throws {
+        var configuration = SocketServerConfiguration()
+        configuration.engine.address = .hostname("127.0.0.1", port: 0)
+        configuration.connectionStateRecovery = ConnectionStateRecovery()
+        let server = SocketServer(configuration: configuration)
+        server.onConnection { socket in
+            if !socket.recovered { socket.join("room") }
+        }
+        let port = try await server.start().port!
+        let proxy = try await TCPProxy.start(upstreamPort: port)
+        var clientConfiguration = SocketClientConfiguration()
+        clientConfiguration.transports = .webSocketOnly
+        clientConfiguration.backoff = ReconnectBackoff(initial: .milliseconds(50), maximum: .milliseconds(200))
+        clientConfiguration.maxEventsBeforeConnect = 5
+        let manager = try SocketManager(url: "http://127.0.0.1:\(proxy.port)", configuration: clientConfiguration, logger: Self.logger)
+        let socket = manager.socket()
+        let received = NIOLockedValueBox<[Int]>([])
+        socket.on("msg") { event in
+            let value = try event.argument(0, as: Int.self)
+            received.withLockedValue { $0.append(value) }
+        }
+        let connects = NIOLockedValueBox(0)
+        socket.onConnect { connects.withLockedValue { $0 += 1 } }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await manager.run() }
+            #expect(await eventually { connects.withLockedValue { $0 } == 1 && !server.of("/").sockets.isEmpty })
+            try server.to("room").emit("msg", 0)
+            #expect(await eventually { received.withLockedValue { $0 } == [0] })
+            proxy.setRefusing(true)
+            await proxy.cutAll()
+            #expect(await eventually { server.of("/").sockets.isEmpty })
+            for value in 1...20 { try server.to("room").emit("msg", value) }
+            proxy.setRefusing(false)
+            #expect(await eventually { connects.withLockedValue { $0 } == 2 })
+            // Not a partial replay: none of it, and the application is told.
+            #expect(!socket.recovered)
+            #expect(received.withLockedValue { $0 } == [0])
             await manager.disconnect()
             try await group.waitForAll()
         }
