@@ -38,7 +38,7 @@ public final class RecoveryLog: Sendable {
         public init() {}
     }
 
-    private struct Pending {
+    struct Pending {
         /// The entries of the next batch; its sessions are in `sessionChanges`.
         var batch = RecoveryBatch()
         /// The latest change of each session, by pid: a save, or a removal (`nil`). A batch
@@ -67,9 +67,9 @@ public final class RecoveryLog: Sendable {
     /// The epoch of the store, carried by every offset.
     public let epoch: String
     private let sequences: Atomic<UInt64>
-    private let pending = Mutex(Pending())
-    private let logger: Logger
-    private let clock: @Sendable () -> Int64
+    let pending = Mutex(Pending())
+    let logger: Logger
+    let clock: @Sendable () -> Int64
 
     private init(store: any RecoveryStore, state: RecoveryStoreState, configuration: Configuration, logger: Logger, clock: @escaping @Sendable () -> Int64) {
         self.store = store
@@ -190,140 +190,6 @@ public final class RecoveryLog: Sendable {
         return clock() - left <= maxAge.milliseconds ? session : nil
     }
 
-    // MARK: The writer
-
-    /// Commits batches until ``finish()`` was called and nothing is pending, and trims the
-    /// store every ``Configuration/trimInterval``.
-    ///
-    /// Cancellation stops retention but not the writer: whoever owns the log calls
-    /// ``finish()`` once nothing more will be queued, so that a shutdown commits what the
-    /// closing sessions saved. Then the store is closed.
-    public func run() async {
-        await withDiscardingTaskGroup { group in
-            group.addTask { await self.trimLoop() }
-            await self.writeLoop()
-            group.cancelAll()
-        }
-        // The log opened the store; once everything is committed it releases it (an SQLite
-        // file is then free for the next process).
-        do {
-            try await store.close()
-        } catch {
-            logger.error("recovery store did not close cleanly", metadata: ["parley.error": "\(error)"])
-        }
-    }
-
-    /// Lets ``run()`` return once what is pending is committed.
-    public func finish() {
-        let writer = pending.withLock { pending -> CheckedContinuation<Void, Never>? in
-            pending.finished = true
-            defer { pending.writer = nil }
-            return pending.writer
-        }
-        writer?.resume()
-    }
-
-    private func writeLoop() async {
-        while true {
-            await lingerWhileSmall()
-            guard let (batch, ticket) = await nextBatch() else { break }
-            var failure: StoreError?
-            for attempt in 1...3 {
-                do {
-                    try await store.commit(batch)
-                    failure = nil
-                    break
-                } catch {
-                    failure = error as? StoreError ?? StoreError(.ioFailure, detail: "\(error)")
-                    logger.error("recovery log commit failed", metadata: ["parley.attempt": "\(attempt)", "parley.error": "\(error)"])
-                    try? await Task.sleep(for: .milliseconds(50 * attempt)) // best effort: a pause before retrying
-                }
-            }
-            let waiters = pending.withLock { pending -> [(ticket: UInt64, continuation: CheckedContinuation<Void, any Error>)] in
-                pending.committed = ticket
-                if failure == nil { pending.overflowReported = false }
-                if failure != nil, let last = batch.entries.map(\.sequence).max() {
-                    pending.holeThrough = max(pending.holeThrough, last)
-                }
-                pending.lastFailure = failure ?? pending.lastFailure
-                let ready = pending.flushWaiters.filter { $0.ticket <= ticket }
-                pending.flushWaiters.removeAll { $0.ticket <= ticket }
-                return ready
-            }
-            for waiter in waiters {
-                if let failure { waiter.continuation.resume(throwing: failure) } else { waiter.continuation.resume() }
-            }
-        }
-    }
-
-    /// Waits ``Configuration/commitDelay`` when what is pending is a small batch, so that it
-    /// grows.
-    private func lingerWhileSmall() async {
-        let delay = configuration.commitDelay
-        guard delay > .zero else { return }
-        let small = pending.withLock { pending in
-            !pending.finished && pending.batch.entries.count < configuration.commitDelayBelowEntries
-        }
-        guard small else { return }
-        try? await Task.sleep(for: delay) // cancellation only ends the wait early
-    }
-
-    /// The next batch to commit and the ticket it completes; `nil` once finished and drained.
-    private func nextBatch() async -> (RecoveryBatch, UInt64)? {
-        while true {
-            let taken = pending.withLock { pending -> (RecoveryBatch, UInt64)?? in
-                if pending.isEmpty { return pending.finished ? .some(nil) : nil }
-                var batch = pending.batch
-                pending.batch = RecoveryBatch()
-                for (pid, change) in pending.sessionChanges {
-                    if let session = change { batch.sessions.append(session) } else { batch.removedSessions.append(pid) }
-                }
-                pending.sessionChanges = [:]
-                pending.bytes = 0
-                batch.entries.sort { $0.sequence < $1.sequence }
-                return .some((batch, pending.submitted))
-            }
-            if let taken { return taken }
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = pending.withLock { pending -> Bool in
-                    guard pending.isEmpty, !pending.finished else { return true }
-                    pending.writer = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        }
-    }
-
-    private func trimLoop() async {
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: configuration.trimInterval)
-            } catch {
-                return
-            }
-            await trimNow()
-        }
-    }
-
-    /// Runs one retention pass now.
-    public func trimNow() async {
-        let now = clock()
-        let cut = RetentionCut(
-            entriesBeforeMilliseconds: now - configuration.maxAge.milliseconds,
-            sessionsDisconnectedBeforeMilliseconds: now - configuration.maxAge.milliseconds,
-            maxEntries: configuration.maxEntries,
-            maxBytes: configuration.maxBytes
-        )
-        do {
-            let result = try await store.trim(cut)
-            if result.entries > 0 || result.sessions > 0 {
-                logger.debug("recovery log trimmed", metadata: ["parley.entries": "\(result.entries)", "parley.sessions": "\(result.sessions)"])
-            }
-        } catch {
-            logger.error("recovery log retention failed", metadata: ["parley.error": "\(error)"])
-        }
-    }
 }
 
 extension Duration {
