@@ -193,7 +193,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Samples/BenchServer",
-            exclude: ["README.md", "python", "compare.py", "hold.py", "profile.py", "soak.py"],
+            exclude: ["README.md", "python", "compare.py", "hold.py", "profile.py", "soak.py", "interleave.py"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
