@@ -23,7 +23,8 @@ public final class SocketServer: Service, Sendable {
     /// The Engine.IO server underneath.
     public let engine: EngineServer
     private let eventLoopGroup: any EventLoopGroup
-    /// The recovery log's writer when the server was started with ``start()`` rather than run.
+    /// The task that owns the recovery log's writer and the handlers' tasks when the server
+    /// was started with ``start()`` rather than run.
     private let startedWriter = Mutex<Task<Void, Never>?>(nil)
 
     /// Creates a server; nothing listens until ``start()`` or ``run()``.
@@ -79,12 +80,27 @@ public final class SocketServer: Service, Sendable {
     /// - Throws: `StoreError` when the recovery store cannot be opened; the engine's errors.
     @discardableResult
     public func start() async throws -> SocketAddress {
-        if let log = try await core.recovery?.open() {
-            startedWriter.withLock { writer in
-                if writer == nil { writer = Task { await log.run() } }
+        let log = try await core.recovery?.open()
+        let tasks = core.tasks
+        startedWriter.withLock { started in
+            // One task owns the writer and the handlers' tasks, as `run()` does.
+            if started == nil {
+                started = Task {
+                    await withDiscardingTaskGroup { group in
+                        group.addTask { await tasks.runChildren() }
+                        if let log { group.addTask { await log.run() } }
+                    }
+                }
             }
         }
-        return try await engine.start()
+        do {
+            return try await engine.start()
+        } catch {
+            await core.tasks.shutdown()
+            core.recovery?.log?.finish()
+            await takeStartedTask()?.value
+            throw error
+        }
     }
 
     /// Runs until cancelled or a graceful shutdown, then shuts down in order: stop accepting,
@@ -95,13 +111,20 @@ public final class SocketServer: Service, Sendable {
     public func run() async throws {
         let log = try await core.recovery?.open()
         try await withThrowingDiscardingTaskGroup { group in
+            // Middlewares, async handlers and recoveries run as children of this one.
+            group.addTask { await self.core.tasks.runChildren() }
             if let log {
                 // The writer ends when `finish()` says so, not on cancellation: what the
                 // sessions save while they close must still be committed.
                 group.addTask { await log.run() }
             }
             defer { log?.finish() }
-            try await engine.run()
+            do {
+                try await engine.run()
+            } catch {
+                await afterEngineStopped()
+                throw error
+            }
             await afterEngineStopped()
         }
     }
@@ -113,11 +136,14 @@ public final class SocketServer: Service, Sendable {
         await engine.shutdown()
         await afterEngineStopped()
         core.recovery?.log?.finish()
-        let writer = startedWriter.withLock { writer in
-            defer { writer = nil }
-            return writer
+        await takeStartedTask()?.value
+    }
+
+    private func takeStartedTask() -> Task<Void, Never>? {
+        startedWriter.withLock { started in
+            defer { started = nil }
+            return started
         }
-        await writer?.value
     }
 
     private func afterEngineStopped() async {
