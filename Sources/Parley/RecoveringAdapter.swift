@@ -2,6 +2,7 @@ import NIOCore
 public import ParleyProtocol
 import ParleyStore
 import Synchronization
+import NIOConcurrencyHelpers
 
 /// The adapter of a namespace with connection state recovery on: it gives every recoverable
 /// packet an offset and logs it before the packet goes out, and keeps each socket's session
@@ -17,7 +18,7 @@ public final class RecoveringAdapter: SocketAdapter {
     let namespace: String
     let runtime: RecoveryRuntime
     /// This node's connected sockets by private session id.
-    private let byPID = Mutex<[String: Socket]>([:])
+    private let byPID = NIOLockedValueBox<[String: Socket]>([:])
 
     init(local: InProcessAdapter, namespace: String, runtime: RecoveryRuntime) {
         self.local = local
@@ -29,13 +30,13 @@ public final class RecoveringAdapter: SocketAdapter {
 
     public func add(_ socket: Socket) {
         local.add(socket)
-        if let pid = socket.pid { byPID.withLock { $0[pid] = socket } }
+        if let pid = socket.pid { byPID.withLockedValue { $0[pid] = socket } }
     }
 
     public func remove(_ socket: Socket) {
         local.remove(socket)
         if let pid = socket.pid {
-            byPID.withLock { table in
+            byPID.withLockedValue { table in
                 if table[pid] === socket { table[pid] = nil }
             }
         }
@@ -43,7 +44,7 @@ public final class RecoveringAdapter: SocketAdapter {
 
     /// The connected socket whose private session id is `pid`.
     func socket(pid: String) -> Socket? {
-        byPID.withLock { $0[pid] }
+        byPID.withLockedValue { $0[pid] }
     }
 
     public func join(_ id: String, _ rooms: [String]) {

@@ -2,14 +2,15 @@ import Logging
 import ParleyProtocol
 import ParleyStore
 import Synchronization
+import NIOConcurrencyHelpers
 
 /// The server-wide part of connection state recovery: the configuration, the log once the
 /// server has opened its store, and the data of disconnected sockets as it was (for recovery
 /// within this process; the store keeps what can be encoded, for recovery after a restart).
 final class RecoveryRuntime: Sendable {
     let configuration: ConnectionStateRecovery
-    private let opened = Mutex<RecoveryLog?>(nil)
-    private let liveData = Mutex<[String: (values: [String: any Sendable], leftAt: Int64)]>([:])
+    private let opened = NIOLockedValueBox<RecoveryLog?>(nil)
+    private let liveData = NIOLockedValueBox<[String: (values: [String: any Sendable], leftAt: Int64)]>([:])
     private let logger: Logger
 
     init(configuration: ConnectionStateRecovery, logger: Logger) {
@@ -18,13 +19,13 @@ final class RecoveryRuntime: Sendable {
     }
 
     /// The log; `nil` until the server started.
-    var log: RecoveryLog? { opened.withLock { $0 } }
+    var log: RecoveryLog? { opened.withLockedValue { $0 } }
 
     /// Opens the store (once).
     func open() async throws -> RecoveryLog {
         if let log { return log }
         let log = try await RecoveryLog.open(store: configuration.store, configuration: configuration.log, logger: logger)
-        return opened.withLock { opened in
+        return opened.withLockedValue { opened in
             if let existing = opened { return existing }
             opened = log
             return log
@@ -38,7 +39,7 @@ final class RecoveryRuntime: Sendable {
         let json = socket.data.encodedSnapshot()
         let values = socket.data.all
         if let disconnectedAt, !values.isEmpty {
-            liveData.withLock { table in
+            liveData.withLockedValue { table in
                 table[pid] = (values, disconnectedAt)
                 // Entries of sessions never taken back go once they could no longer be.
                 if table.count.isMultiple(of: 256) {
@@ -59,7 +60,7 @@ final class RecoveryRuntime: Sendable {
 
     func removeSession(pid: String) {
         log?.removeSession(pid: pid)
-        liveData.withLock { _ = $0.removeValue(forKey: pid) }
+        liveData.withLockedValue { _ = $0.removeValue(forKey: pid) }
     }
 
     /// Takes back the session `pid` of `namespace` if it is still recoverable, with the
@@ -68,7 +69,7 @@ final class RecoveryRuntime: Sendable {
         guard let log else { return nil }
         do {
             guard let session = try await log.takeSession(pid: pid, maxAge: configuration.maxDisconnectionDuration) else { return nil }
-            let kept = liveData.withLock { $0.removeValue(forKey: pid)?.values } ?? [:]
+            let kept = liveData.withLockedValue { $0.removeValue(forKey: pid)?.values } ?? [:]
             guard session.namespace == namespace else { return nil }
             return (session, kept)
         } catch {

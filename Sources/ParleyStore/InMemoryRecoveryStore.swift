@@ -1,4 +1,5 @@
 import Synchronization
+import NIOConcurrencyHelpers
 
 /// A recovery store that lives as long as the process: the reference server's recovery,
 /// behind the same protocol as the durable stores. A restart of the process starts a new
@@ -15,13 +16,13 @@ public final class InMemoryRecoveryStore: RecoveryStore {
         var trimmedThrough: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     /// Creates an empty store.
     public init() {}
 
     public func open(now: Int64) async throws -> RecoveryStoreState {
-        state.withLock { state in
+        state.withLockedValue { state in
             if let epoch = state.epoch {
                 // Opened again by a new server in the same process: like a restart.
                 state.nextSequence += 1 << 32
@@ -37,7 +38,7 @@ public final class InMemoryRecoveryStore: RecoveryStore {
     }
 
     public func commit(_ batch: RecoveryBatch) async throws {
-        try state.withLock { state in
+        try state.withLockedValue { state in
             guard state.epoch != nil else { throw StoreError(.notOpen, detail: "commit before open") }
             for entry in batch.entries {
                 state.bytes += entry.byteCount
@@ -55,7 +56,7 @@ public final class InMemoryRecoveryStore: RecoveryStore {
     }
 
     public func replay(namespace: String, after sequence: UInt64, rooms: Set<String>, limit: Int) async throws -> Replay {
-        try state.withLock { state in
+        try state.withLockedValue { state in
             guard state.epoch != nil else { throw StoreError(.notOpen, detail: "replay before open") }
             guard sequence >= state.trimmedThrough else { return .expired }
             guard limit > 0 else { return .entries([]) }
@@ -70,11 +71,11 @@ public final class InMemoryRecoveryStore: RecoveryStore {
     }
 
     public func takeSession(pid: String) async throws -> SessionRecord? {
-        state.withLock { $0.sessions.removeValue(forKey: pid) }
+        state.withLockedValue { $0.sessions.removeValue(forKey: pid) }
     }
 
     public func trim(_ cut: RetentionCut) async throws -> TrimResult {
-        state.withLock { state in
+        state.withLockedValue { state in
             var removeCount = state.entries.partitioningIndex { $0.timeMilliseconds >= cut.entriesBeforeMilliseconds }
             removeCount = max(removeCount, state.entries.count - cut.maxEntries)
             var bytes = state.bytes
@@ -100,7 +101,7 @@ public final class InMemoryRecoveryStore: RecoveryStore {
     public func close() async throws {}
 
     /// The number of entries kept (tests, metrics).
-    public var entryCount: Int { state.withLock { $0.entries.count } }
+    public var entryCount: Int { state.withLockedValue { $0.entries.count } }
 }
 
 extension Array {

@@ -1,5 +1,6 @@
 import Logging
 import Synchronization
+import NIOConcurrencyHelpers
 
 /// The writer: one task that commits what event loops queue, in batches, and runs retention.
 extension RecoveryLog {
@@ -26,7 +27,7 @@ extension RecoveryLog {
 
     /// Lets ``run()`` return once what is pending is committed.
     public func finish() {
-        let writer = pending.withLock { pending -> CheckedContinuation<Void, Never>? in
+        let writer = pending.withLockedValue { pending -> CheckedContinuation<Void, Never>? in
             pending.finished = true
             defer { pending.writer = nil }
             return pending.writer
@@ -50,7 +51,7 @@ extension RecoveryLog {
                     try? await Task.sleep(for: .milliseconds(50 * attempt)) // best effort: a pause before retrying
                 }
             }
-            let waiters = pending.withLock { pending -> [(ticket: UInt64, continuation: CheckedContinuation<Void, any Error>)] in
+            let waiters = pending.withLockedValue { pending -> [(ticket: UInt64, continuation: CheckedContinuation<Void, any Error>)] in
                 pending.committed = ticket
                 if failure == nil { pending.overflowReported = false }
                 if failure != nil, let last = batch.entries.map(\.sequence).max() {
@@ -72,7 +73,7 @@ extension RecoveryLog {
     private func lingerWhileSmall() async {
         let delay = configuration.commitDelay
         guard delay > .zero else { return }
-        let small = pending.withLock { pending in
+        let small = pending.withLockedValue { pending in
             !pending.finished && pending.batch.entries.count < configuration.commitDelayBelowEntries
         }
         guard small else { return }
@@ -82,7 +83,7 @@ extension RecoveryLog {
     /// The next batch to commit and the ticket it completes; `nil` once finished and drained.
     private func nextBatch() async -> (RecoveryBatch, UInt64)? {
         while true {
-            let taken = pending.withLock { pending -> (RecoveryBatch, UInt64)?? in
+            let taken = pending.withLockedValue { pending -> (RecoveryBatch, UInt64)?? in
                 if pending.isEmpty { return pending.finished ? .some(nil) : nil }
                 var batch = pending.batch
                 pending.batch = RecoveryBatch()
@@ -96,7 +97,7 @@ extension RecoveryLog {
             }
             if let taken { return taken }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = pending.withLock { pending -> Bool in
+                let resumeNow = pending.withLockedValue { pending -> Bool in
                     guard pending.isEmpty, !pending.finished else { return true }
                     pending.writer = continuation
                     return false

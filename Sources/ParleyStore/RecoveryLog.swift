@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 import Synchronization
+import NIOConcurrencyHelpers
 
 /// The single writer in front of a ``RecoveryStore``: event loops hand it entries and session
 /// changes without waiting, and it commits them in batches — everything that arrived while the
@@ -66,8 +67,8 @@ public final class RecoveryLog: Sendable {
     public let configuration: Configuration
     /// The epoch of the store, carried by every offset.
     public let epoch: String
-    private let sequences: Atomic<UInt64>
-    let pending = Mutex(Pending())
+    private let sequences: Synchronization.Atomic<UInt64>
+    let pending = NIOLockedValueBox(Pending())
     let logger: Logger
     let clock: @Sendable () -> Int64
 
@@ -75,7 +76,7 @@ public final class RecoveryLog: Sendable {
         self.store = store
         self.configuration = configuration
         self.epoch = state.epoch
-        self.sequences = Atomic(state.nextSequence)
+        self.sequences = Synchronization.Atomic(state.nextSequence)
         self.logger = logger
         self.clock = clock
     }
@@ -114,7 +115,7 @@ public final class RecoveryLog: Sendable {
     /// Queues an entry (whose sequence came from ``nextSequence()``) for the next commit.
     public func append(_ entry: LogEntry) {
         let size = entry.byteCount
-        let (writer, overflowed) = pending.withLock { pending -> (CheckedContinuation<Void, Never>?, Bool) in
+        let (writer, overflowed) = pending.withLockedValue { pending -> (CheckedContinuation<Void, Never>?, Bool) in
             // After `finish()` the process is going away; what it still sends is not kept.
             guard !pending.finished else { return (nil, false) }
             guard pending.bytes + size <= configuration.maxPendingBytes else {
@@ -147,7 +148,7 @@ public final class RecoveryLog: Sendable {
 
     /// Queues the latest state of the session `pid`: saved, or removed when `session` is nil.
     private func submit(pid: String, _ session: SessionRecord?) {
-        let writer = pending.withLock { pending -> CheckedContinuation<Void, Never>? in
+        let writer = pending.withLockedValue { pending -> CheckedContinuation<Void, Never>? in
             guard !pending.finished else { return nil }
             pending.sessionChanges[pid] = .some(session)
             pending.submitted += 1
@@ -164,7 +165,7 @@ public final class RecoveryLog: Sendable {
     /// - Throws: the store's error if a batch it waited for failed.
     public func flush() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let done = pending.withLock { pending -> Bool in
+            let done = pending.withLockedValue { pending -> Bool in
                 if pending.committed >= pending.submitted { return true }
                 pending.flushWaiters.append((pending.submitted, continuation))
                 return false
@@ -179,7 +180,7 @@ public final class RecoveryLog: Sendable {
     public func replay(namespace: String, after offset: RecoveryOffset, rooms: Set<String>, limit: Int) async throws -> Replay {
         guard offset.epoch == epoch, offset.sequence < sequenceHighWater else { return .expired }
         try await flush()
-        guard offset.sequence >= pending.withLock({ $0.holeThrough }) else { return .expired }
+        guard offset.sequence >= pending.withLockedValue({ $0.holeThrough }) else { return .expired }
         return try await store.replay(namespace: namespace, after: offset.sequence, rooms: rooms, limit: limit)
     }
 
