@@ -112,6 +112,7 @@ let package = Package(
                 "ParleyProtocol",
                 "ParleyEngine",
                 "Parley",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

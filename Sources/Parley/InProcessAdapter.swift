@@ -1,6 +1,7 @@
 import NIOCore
 public import ParleyProtocol
 import Synchronization
+import NIOConcurrencyHelpers
 
 /// The default adapter: the namespace's sockets and rooms in this process's memory, and
 /// delivery that encodes a packet once and writes it to each recipient on its own event loop.
@@ -10,7 +11,7 @@ public final class InProcessAdapter: SocketAdapter {
         var rooms = RoomTable()
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     /// Creates an empty adapter.
     public init() {}
@@ -18,11 +19,11 @@ public final class InProcessAdapter: SocketAdapter {
     // MARK: Membership
 
     public func add(_ socket: Socket) {
-        state.withLock { $0.sockets[socket.id] = socket }
+        state.withLockedValue { $0.sockets[socket.id] = socket }
     }
 
     public func remove(_ socket: Socket) {
-        state.withLock { state in
+        state.withLockedValue { state in
             guard state.sockets[socket.id] === socket else { return }
             state.sockets[socket.id] = nil
             state.rooms.leaveAll(socket.id)
@@ -30,34 +31,34 @@ public final class InProcessAdapter: SocketAdapter {
     }
 
     public func join(_ id: String, _ rooms: [String]) {
-        state.withLock { state in
+        state.withLockedValue { state in
             guard state.sockets[id] != nil else { return }
             for room in rooms { state.rooms.join(id, room) }
         }
     }
 
     public func leave(_ id: String, _ room: String) {
-        state.withLock { $0.rooms.leave(id, room) }
+        state.withLockedValue { $0.rooms.leave(id, room) }
     }
 
     public func rooms(of id: String) -> Set<String> {
-        state.withLock { $0.rooms.rooms(of: id) }
+        state.withLockedValue { $0.rooms.rooms(of: id) }
     }
 
     public func socket(id: String) -> Socket? {
-        state.withLock { $0.sockets[id] }
+        state.withLockedValue { $0.sockets[id] }
     }
 
     public var sockets: [Socket] {
-        state.withLock { Array($0.sockets.values) }
+        state.withLockedValue { Array($0.sockets.values) }
     }
 
     /// Whether no socket is connected.
-    var isEmpty: Bool { state.withLock { $0.sockets.isEmpty } }
+    var isEmpty: Bool { state.withLockedValue { $0.sockets.isEmpty } }
 
     /// The sockets `selection` reaches.
     public func recipients(_ selection: BroadcastSelection) -> [Socket] {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.rooms.recipients(
                 rooms: selection.rooms,
                 exceptRooms: selection.exceptRooms,
@@ -81,11 +82,11 @@ public final class InProcessAdapter: SocketAdapter {
         let recipients = recipients(selection)
         guard !recipients.isEmpty, let id = packet.ackID else { return [] }
         let encoded = EncodedPacket(packet)
-        let collected = Mutex<(answers: [SocketAck], missing: [String], pending: Int)>(([], [], recipients.count))
+        let collected = NIOLockedValueBox<(answers: [SocketAck], missing: [String], pending: Int)>(([], [], recipients.count))
         return try await withCheckedThrowingContinuation { continuation in
             for socket in recipients {
                 socket.expectAck(id, timeout: timeout) { result in
-                    let outcome = collected.withLock { collected -> (answers: [SocketAck], missing: [String])? in
+                    let outcome = collected.withLockedValue { collected -> (answers: [SocketAck], missing: [String])? in
                         switch result {
                         case .success(let arguments): collected.answers.append(SocketAck(socketID: socket.id, arguments: arguments))
                         case .failure: collected.missing.append(socket.id)

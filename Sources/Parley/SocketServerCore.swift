@@ -3,15 +3,16 @@ import NIOCore
 import ParleyEngine
 import ParleyProtocol
 import Synchronization
+import NIOConcurrencyHelpers
 
 /// What every connection of one Socket.IO server shares: configuration, namespaces and the
 /// connections by transport.
 final class SocketServerCore: Sendable {
     let configuration: SocketServerConfiguration
     let logger: Logger
-    private let namespaces = Mutex<[String: Namespace]>([:])
-    private let dynamicParents = Mutex<[(matches: @Sendable (String) -> Bool, parent: Namespace)]>([])
-    private let clients = Mutex<[ObjectIdentifier: SocketClient]>([:])
+    private let namespaces = NIOLockedValueBox<[String: Namespace]>([:])
+    private let dynamicParents = NIOLockedValueBox<[(matches: @Sendable (String) -> Bool, parent: Namespace)]>([])
+    private let clients = NIOLockedValueBox<[ObjectIdentifier: SocketClient]>([:])
     /// Middlewares and async handlers in flight, owned by the server.
     let tasks = HandlerTasks()
     /// Connection state recovery, when on.
@@ -24,11 +25,11 @@ final class SocketServerCore: Sendable {
     }
 
     /// The number of connections the Socket.IO layer knows (tests, shutdown).
-    var clientCount: Int { clients.withLock { $0.count } }
+    var clientCount: Int { clients.withLockedValue { $0.count } }
 
     /// The namespace called `name`, created if needed.
     func namespace(named name: String) -> Namespace {
-        namespaces.withLock { namespaces in
+        namespaces.withLockedValue { namespaces in
             if let existing = namespaces[name] { return existing }
             let namespace = Namespace(name: name, core: self)
             namespaces[name] = namespace
@@ -39,7 +40,7 @@ final class SocketServerCore: Sendable {
     /// A parent for namespaces created on demand when a client asks for a matching name.
     func dynamicNamespace(matching predicate: @escaping @Sendable (String) -> Bool) -> Namespace {
         let parent = Namespace(name: "<dynamic>", core: self)
-        dynamicParents.withLock { $0.append((predicate, parent)) }
+        dynamicParents.withLockedValue { $0.append((predicate, parent)) }
         return parent
     }
 
@@ -47,8 +48,8 @@ final class SocketServerCore: Sendable {
     /// whose predicate accepts the name (the child is created only once its middlewares let
     /// the socket in); `nil` for an unknown name.
     func namespace(forConnecting name: String) -> NamespaceTarget? {
-        if let existing = namespaces.withLock({ $0[name] }) { return .existing(existing) }
-        let parents = dynamicParents.withLock { $0 }
+        if let existing = namespaces.withLockedValue({ $0[name] }) { return .existing(existing) }
+        let parents = dynamicParents.withLockedValue { $0 }
         guard let match = parents.first(where: { $0.matches(name) }) else { return nil }
         return .dynamic(template: match.parent)
     }
@@ -58,7 +59,7 @@ final class SocketServerCore: Sendable {
     /// Creation and the first member go in under one lock, so an empty child being removed
     /// never takes a new member with it.
     func joinDynamicNamespace(_ name: String, template: Namespace, _ add: (Namespace) -> Void) -> Namespace? {
-        namespaces.withLock { namespaces in
+        namespaces.withLockedValue { namespaces in
             if let existing = namespaces[name] {
                 add(existing)
                 return existing
@@ -75,29 +76,29 @@ final class SocketServerCore: Sendable {
     /// Removes `namespace` if it is a dynamic child with no socket left.
     func removeIfEmpty(_ namespace: Namespace) {
         guard namespace.isDynamicChild else { return }
-        namespaces.withLock { namespaces in
+        namespaces.withLockedValue { namespaces in
             guard namespaces[namespace.name] === namespace, namespace.isEmpty else { return }
             namespaces.removeValue(forKey: namespace.name)
         }
     }
 
     /// The number of namespaces that exist (tests and metrics).
-    var namespaceCount: Int { namespaces.withLock { $0.count } }
+    var namespaceCount: Int { namespaces.withLockedValue { $0.count } }
 
     // MARK: Connections
 
     func opened(_ transport: any SocketTransport) {
         let client = SocketClient(transport: transport, core: self)
-        clients.withLock { $0[ObjectIdentifier(transport)] = client }
+        clients.withLockedValue { $0[ObjectIdentifier(transport)] = client }
         client.opened()
     }
 
     func received(_ message: EngineMessage, on transport: any SocketTransport) {
-        clients.withLock { $0[ObjectIdentifier(transport)] }?.received(message)
+        clients.withLockedValue { $0[ObjectIdentifier(transport)] }?.received(message)
     }
 
     func closed(_ transport: any SocketTransport, reason: EngineCloseReason) {
-        clients.withLock { $0.removeValue(forKey: ObjectIdentifier(transport)) }?.transportClosed(reason)
+        clients.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(transport)) }?.transportClosed(reason)
     }
 }
 

@@ -1,6 +1,7 @@
 public import NIOCore
 public import NIOPosix
 import Synchronization
+import NIOConcurrencyHelpers
 
 /// A TCP relay on loopback that a test controls: it forwards each connection to a server on
 /// 127.0.0.1 and can cut every connection at once (a network that drops), refuse new ones (a
@@ -48,12 +49,12 @@ public final class TCPProxy: Sendable {
 
     /// While `true`, new connections are closed as soon as they are accepted.
     public func setRefusing(_ refusing: Bool) {
-        box.state.withLock { $0.refusing = refusing }
+        box.state.withLockedValue { $0.refusing = refusing }
     }
 
     /// Relays new connections to another port from now on.
     public func setUpstreamPort(_ port: Int) {
-        box.state.withLock { $0.upstreamPort = port }
+        box.state.withLockedValue { $0.upstreamPort = port }
     }
 
     /// The number of relayed connections open (each counts its two sides).
@@ -68,12 +69,12 @@ public final class TCPProxy: Sendable {
 
 /// The proxy's settings, read from its connections' event loops.
 private final class StateBox: Sendable {
-    let state: Mutex<(upstreamPort: Int, refusing: Bool)>
+    let state: NIOLockedValueBox<(upstreamPort: Int, refusing: Bool)>
 
     init(upstreamPort: Int) {
-        self.state = Mutex((upstreamPort: upstreamPort, refusing: false))
+        self.state = NIOLockedValueBox((upstreamPort: upstreamPort, refusing: false))
     }
 
-    var upstreamPort: Int { state.withLock { $0.upstreamPort } }
-    var refusing: Bool { state.withLock { $0.refusing } }
+    var upstreamPort: Int { state.withLockedValue { $0.upstreamPort } }
+    var refusing: Bool { state.withLockedValue { $0.refusing } }
 }

@@ -3,6 +3,7 @@ public import NIOPosix
 import NIOSSL
 import NIOTLS
 import Synchronization
+import NIOConcurrencyHelpers
 
 /// A TLS-terminating TCP proxy on loopback: it accepts TLS with a given certificate and relays
 /// the plaintext to a server on 127.0.0.1, so a plain Parley server can be reached over
@@ -68,16 +69,16 @@ struct ProxyHasNoPort: Error {}
 
 /// The open connections of a proxy, both sides.
 final class ProxyConnections: Sendable {
-    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
     func add(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)
-        channels.withLock { $0[id] = channel }
-        channel.closeFuture.whenComplete { _ in _ = self.channels.withLock { $0.removeValue(forKey: id) } }
+        channels.withLockedValue { $0[id] = channel }
+        channel.closeFuture.whenComplete { _ in _ = self.channels.withLockedValue { $0.removeValue(forKey: id) } }
     }
 
     func all() -> [any Channel] {
-        channels.withLock { Array($0.values) }
+        channels.withLockedValue { Array($0.values) }
     }
 }
 
