@@ -95,6 +95,7 @@ let package = Package(
             name: "ParleyClient",
             dependencies: [
                 "ParleyProtocol",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

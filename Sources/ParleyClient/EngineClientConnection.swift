@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
 import ParleyProtocol
@@ -40,7 +41,7 @@ actor EngineClientConnection {
     var handshake: EngineHandshake?
     var active = Active.none
     /// Packets waiting for the writer; filled from any thread by ``send(_:)``.
-    nonisolated let outbox = Mutex<Outbox>(Outbox())
+    nonisolated let outbox = NIOLockedValueBox<Outbox>(Outbox())
     var writing = false
     var heartbeat: ClientHeartbeatStateMachine?
     var closed = false
@@ -92,7 +93,7 @@ actor EngineClientConnection {
     /// anywhere without waiting.
     nonisolated func send(_ messages: [EngineMessage]) {
         let limit = configuration.maxQueuedBytes
-        let overflow = outbox.withLock { outbox in
+        let overflow = outbox.withLockedValue { outbox in
             for message in messages { outbox.append(.message(message)) }
             return outbox.bytes > limit ? outbox.bytes : nil
         }
@@ -128,7 +129,7 @@ actor EngineClientConnection {
 
     func send(packet: EnginePacket) {
         guard !closed else { return }
-        outbox.withLock { $0.append(packet) }
+        outbox.withLockedValue { $0.append(packet) }
         writerSignal.yield()
     }
 
@@ -253,31 +254,31 @@ actor EngineClientConnection {
     /// Sends queued packets, one batch at a time, on the current transport.
     private func writer() async {
         for await _ in writerWakeups {
-            while !outbox.withLock({ $0.packets.isEmpty }) && !closed {
+            while !outbox.withLockedValue({ $0.packets.isEmpty }) && !closed {
                 switch active {
                 case .none:
                     break
                 case .polling:
                     guard !pollingPaused, let sid else { break }
-                    let batch = outbox.withLock { $0.takeAll() }
+                    let batch = outbox.withLockedValue { $0.takeAll() }
                     writing = true
                     do {
                         try await polling.post(batch, sid: sid, timeout: configuration.connectTimeout)
                     } catch {
                         finish(ClientCloseReason(.transportError, detail: "POST failed: \(error)"))
                     }
-                    outbox.withLock { $0.written() }
+                    outbox.withLockedValue { $0.written() }
                     writing = false
                     changed()
                     continue
                 case .websocket(let writer):
-                    let batch = outbox.withLock { $0.takeAll() }
+                    let batch = outbox.withLockedValue { $0.takeAll() }
                     do {
                         try await writer.write(contentsOf: batch.map(Self.frame))
                     } catch {
                         finish(ClientCloseReason(.transportError, detail: "WebSocket write failed: \(error)"))
                     }
-                    outbox.withLock { $0.written() }
+                    outbox.withLockedValue { $0.written() }
                     continue
                 }
                 break
