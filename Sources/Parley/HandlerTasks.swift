@@ -16,8 +16,12 @@ final class HandlerTasks: Sendable {
         var detached: [UInt64: Task<Void, Never>] = [:]
         var nextID: UInt64 = 0
         var closed = false
-        /// Where work goes while ``runChildren()`` runs.
-        var runner: AsyncStream<Work>.Continuation?
+        /// Whether ``runChildren()`` takes the work.
+        var hasRunner = false
+        /// Work waiting for ``runChildren()`` to start it.
+        var queue: [Work] = []
+        /// ``runChildren()`` waiting for work.
+        var wake: CheckedContinuation<Void, Never>?
         /// Work in flight, of both kinds.
         var running = 0
         /// ``shutdown()`` calls waiting for `running` to reach zero.
@@ -33,16 +37,16 @@ final class HandlerTasks: Sendable {
     /// - Returns: `false` once shutdown began; `work` does not run then.
     @discardableResult
     func run(_ work: @escaping Work) -> Bool {
-        state.withLockedValue { state in
-            guard !state.closed else { return false }
+        let (started, wake) = state.withLockedValue { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard !state.closed else { return (false, nil) }
             state.running += 1
-            let tracked: Work = {
-                await work()
-                self.finished(nil)
-            }
-            if let runner = state.runner {
-                runner.yield(tracked)
-                return true
+            if state.hasRunner {
+                state.queue.append {
+                    await work()
+                    self.finished(nil)
+                }
+                defer { state.wake = nil }
+                return (true, state.wake)
             }
             let id = state.nextID
             state.nextID += 1
@@ -51,8 +55,10 @@ final class HandlerTasks: Sendable {
                 await work()
                 self.finished(id)
             }
-            return true
+            return (true, nil)
         }
+        wake?.resume()
+        return started
     }
 
     private func finished(_ id: UInt64?) {
@@ -68,16 +74,34 @@ final class HandlerTasks: Sendable {
 
     /// Runs the work submitted from now on as child tasks, until ``shutdown()``; then cancels
     /// the children still running and waits for them.
+    ///
+    /// Cancellation of the caller cancels the children but does not end the loop: work
+    /// submitted meanwhile still runs (and sees the cancellation), so ``shutdown()`` never
+    /// waits for work nobody would start.
     func runChildren() async {
-        let (stream, continuation) = AsyncStream.makeStream(of: Work.self)
         let accepted = state.withLockedValue { state -> Bool in
-            guard !state.closed, state.runner == nil else { return false }
-            state.runner = continuation
+            guard !state.closed, !state.hasRunner else { return false }
+            state.hasRunner = true
             return true
         }
         guard accepted else { return }
         await withDiscardingTaskGroup { group in
-            for await work in stream { group.addTask(operation: work) }
+            while true {
+                let (batch, closed) = state.withLockedValue { state in
+                    defer { state.queue.removeAll() }
+                    return (state.queue, state.closed)
+                }
+                for work in batch { group.addTask(operation: work) }
+                if closed { break }
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let now = state.withLockedValue { state -> Bool in
+                        guard state.queue.isEmpty, !state.closed else { return true }
+                        state.wake = continuation
+                        return false
+                    }
+                    if now { continuation.resume() }
+                }
+            }
             group.cancelAll()
         }
     }
@@ -87,13 +111,13 @@ final class HandlerTasks: Sendable {
 
     /// Refuses new work, cancels everything running and waits until all of it has ended.
     func shutdown() async {
-        let (detached, runner) = state.withLockedValue { state in
+        let (detached, wake) = state.withLockedValue { state in
             state.closed = true
-            defer { state.runner = nil }
-            return (Array(state.detached.values), state.runner)
+            defer { state.wake = nil }
+            return (Array(state.detached.values), state.wake)
         }
-        // Ending the stream ends `runChildren()`'s loop, which cancels its children.
-        runner?.finish()
+        // `runChildren()` starts what is queued, leaves its loop and cancels its children.
+        wake?.resume()
         for task in detached { task.cancel() }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = state.withLockedValue { state -> Bool in

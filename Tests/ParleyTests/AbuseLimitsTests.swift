@@ -84,6 +84,35 @@ struct AbuseLimitsTests {
         #expect(server.core.tasks.count == 0)
     }
 
+    @Test func cancellingRunEndsItWhileAMiddlewareIsStillWaiting() async throws {
+        var configuration = SocketServerConfiguration()
+        configuration.engine.address = .hostname("127.0.0.1", port: 0)
+        let listening = AsyncStream.makeStream(of: Void.self)
+        let server = SocketServer(configuration: configuration) { _ in listening.continuation.yield() }
+        let entered = Recorder<Int>()
+        server.of("/").use { _ in
+            entered.append(1)
+            try await Task.sleep(for: .seconds(3600))
+        }
+        let running = Task { try await server.run() }
+        var iterator = listening.stream.makeAsyncIterator()
+        _ = await iterator.next()
+        // The middleware runs as a child of `run()`.
+        let client = try await InMemoryTransport(server: server, eventLoop: loop)
+        try await client.receive("0")
+        #expect(await eventually { entered.values.count == 1 })
+        #expect(server.core.tasks.count == 1)
+        running.cancel()
+        let ended = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { _ = try? await running.value; return true }
+            group.addTask { try? await Task.sleep(for: .seconds(10)); return false }
+            defer { group.cancelAll() }
+            return await group.next() ?? false
+        }
+        #expect(ended, "run() did not return within 10 s of its cancellation")
+        #expect(server.core.tasks.count == 0)
+    }
+
     @Test func anAnsweredAckCancelsItsTimer() async throws {
         let server = SocketServer(configuration: SocketServerConfiguration())
         let connected = Recorder<Socket>()
