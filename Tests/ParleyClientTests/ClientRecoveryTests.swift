@@ -74,19 +74,7 @@ struct ClientRecoveryTests {
         }
         let port = try await server.start().port!
         let proxy = try await TCPProxy.start(upstreamPort: port)
-        var clientConfiguration = SocketClientConfiguration()
-        clientConfiguration.transports = .webSocketOnly
-        clientConfiguration.backoff = ReconnectBackoff(initial: .milliseconds(50), maximum: .milliseconds(200))
-        clientConfiguration.maxEventsBeforeConnect = 5
-        let manager = try SocketManager(url: "http://127.0.0.1:\(proxy.port)", configuration: clientConfiguration, logger: Self.logger)
-        let socket = manager.socket()
-        let received = NIOLockedValueBox<[Int]>([])
-        socket.on("msg") { event in
-            let value = try event.argument(0, as: Int.self)
-            received.withLockedValue { $0.append(value) }
-        }
-        let connects = NIOLockedValueBox(0)
-        socket.onConnect { connects.withLockedValue { $0 += 1 } }
+        let (manager, socket, received, connects) = try Self.recordingClient(port: proxy.port, transports: .webSocketOnly, maxEventsBeforeConnect: 5)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await manager.run() }
             #expect(await eventually { connects.withLockedValue { $0 } == 1 && !server.of("/").sockets.isEmpty })
@@ -173,10 +161,12 @@ struct ClientRecoveryTests {
     /// A client of `port` that reconnects quickly and records every `msg` number and connect.
     static func recordingClient(
         port: Int,
-        transports: SocketClientConfiguration.Transports
+        transports: SocketClientConfiguration.Transports,
+        maxEventsBeforeConnect: Int = SocketClientConfiguration().maxEventsBeforeConnect
     ) throws -> (SocketManager, ClientSocket, NIOLockedValueBox<[Int]>, NIOLockedValueBox<Int>) {
         var configuration = SocketClientConfiguration()
         configuration.transports = transports
+        configuration.maxEventsBeforeConnect = maxEventsBeforeConnect
         configuration.backoff = ReconnectBackoff(initial: .milliseconds(50), maximum: .milliseconds(200))
         let manager = try SocketManager(url: "http://127.0.0.1:\(port)", configuration: configuration, logger: logger)
         let socket = manager.socket()

@@ -319,4 +319,27 @@ struct RecoveryTests {
         #expect(replay.count == 1 && replay[0].hasPrefix("0{"))
         await second.shutdown()
     }
+
+    @Test func socketsThatLeftAreFreedWhetherOrNotTheirSessionIsKept() async throws {
+        let server = try await makeServer()
+        let sockets = Recorder<Weak<Socket>>()
+        server.onConnection { socket in
+            sockets.append(Weak(socket))
+            socket.join("r")
+        }
+        let (first, _) = try await connect(server)
+        try server.to("r").emit("x", 1)
+        let sent = try await read(first.client) { $0.count == 1 }
+        // A lost connection: the session is kept, the socket object is not.
+        try await first.client.drop()
+        let auth = #"{"pid":"\#(try #require(first.pid))","offset":"\#(try offset(of: sent[0]))"}"#
+        let (again, _) = try await connect(server, auth: auth)
+        #expect(again.sid == first.sid)
+        // Left on purpose: the session goes too.
+        try await again.client.receive("1")
+        #expect(sockets.values.count == 2)
+        #expect(await eventually { sockets.values.allSatisfy { $0.object == nil } }, "a socket that left is still referenced")
+        #expect(server.of("/").sockets.isEmpty)
+        await server.shutdown()
+    }
 }
