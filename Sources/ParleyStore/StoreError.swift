@@ -9,6 +9,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
             case notOpen = "not open"
             case ioFailure = "I/O failure"
             case inUse = "in use"
+            case full
         }
 
         private let base: Base
@@ -27,6 +28,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let ioFailure = Code(.ioFailure)
         /// Another process has the store open.
         public static let inUse = Code(.inUse)
+        /// The disk, or the size limit of the database, is full: nothing more can be written
+        /// until space is freed.
+        public static let full = Code(.full)
 
         public var description: String { base.rawValue }
     }
