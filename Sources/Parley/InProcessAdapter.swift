@@ -9,6 +9,15 @@ public final class InProcessAdapter: SocketAdapter {
     private struct State {
         var sockets: [String: Socket] = [:]
         var rooms = RoomTable()
+        /// The sockets of each user, and the user of each identified socket.
+        var users: [String: Set<String>] = [:]
+        var userOf: [String: String] = [:]
+
+        mutating func forgetUser(of id: String) {
+            guard let user = userOf.removeValue(forKey: id) else { return }
+            users[user]?.remove(id)
+            if users[user]?.isEmpty == true { users[user] = nil }
+        }
     }
 
     private let state = NIOLockedValueBox(State())
@@ -27,6 +36,7 @@ public final class InProcessAdapter: SocketAdapter {
             guard state.sockets[socket.id] === socket else { return }
             state.sockets[socket.id] = nil
             state.rooms.leaveAll(socket.id)
+            state.forgetUser(of: socket.id)
         }
     }
 
@@ -51,6 +61,19 @@ public final class InProcessAdapter: SocketAdapter {
 
     public var sockets: [Socket] {
         state.withLockedValue { Array($0.sockets.values) }
+    }
+
+    public func identify(_ id: String, user: String) {
+        state.withLockedValue { state in
+            guard state.sockets[id] != nil else { return }
+            state.forgetUser(of: id)
+            state.userOf[id] = user
+            state.users[user, default: []].insert(id)
+        }
+    }
+
+    public func sockets(ofUser user: String) -> [Socket] {
+        state.withLockedValue { state in (state.users[user] ?? []).compactMap { state.sockets[$0] } }
     }
 
     /// Whether no socket is connected.

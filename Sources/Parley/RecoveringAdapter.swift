@@ -63,6 +63,10 @@ public final class RecoveringAdapter: SocketAdapter {
 
     public var sockets: [Socket] { local.sockets }
 
+    public func identify(_ id: String, user: String) { local.identify(id, user: user) }
+
+    public func sockets(ofUser user: String) -> [Socket] { local.sockets(ofUser: user) }
+
     // MARK: Delivery
 
     public func broadcast(_ packet: SocketPacket, to selection: BroadcastSelection, volatile: Bool) {

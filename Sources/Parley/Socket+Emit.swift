@@ -137,6 +137,7 @@ extension Socket {
     }
 
     private func dispatch(name: String, payload: ByteBuffer, packet: SocketPacket) {
+        if let reliable = namespace.core.reliable, reliable.intercept(self, name: name, payload: payload, packet: packet) { return }
         let handler = state.withLock { state -> (@Sendable (SocketEvent) throws -> Void)? in
             guard state.connected else { return nil }
             return state.handlers[name] ?? state.catchAll
@@ -146,7 +147,7 @@ extension Socket {
             socket: self,
             name: name,
             arguments: SocketArguments(eventPayload: payload, attachments: packet.attachments),
-            reply: packet.ackID.map(AckReply.init)
+            reply: packet.ackID.map { AckReply(id: $0) }
         )
         do {
             try handler(event)
@@ -180,6 +181,7 @@ extension Socket {
             defer {
                 state.pendingAcks.removeAll()
                 state.handlers.removeAll()
+                state.answerHandlers.removeAll()
                 state.catchAll = nil
                 state.disconnectingHandlers.removeAll()
                 state.disconnectHandlers.removeAll()
@@ -187,6 +189,7 @@ extension Socket {
             return (Array(state.pendingAcks.values), state.disconnectHandlers)
         }
         namespace.remove(self)
+        namespace.core.reliable?.socketLeft(self)
         for ack in acks {
             ack.timer?.cancel()
             ack.complete(.failure(SocketDisconnectedError(reason: reason)))

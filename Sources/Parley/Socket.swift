@@ -37,6 +37,11 @@ public final class Socket: Sendable {
     let state = Mutex(SocketState())
     /// While a recovered socket's missed packets are read, live packets wait behind them.
     let isHolding = Atomic<Bool>(false)
+    /// The device the client named in its CONNECT payload (`deviceId`), `""` when none
+    /// (`Protocol/reliable.md` § 1).
+    public let device: String
+    /// Events with an idempotency key, handled one at a time in arrival order.
+    let keyedEvents = SerialWork()
 
     init(namespace: Namespace, handshake: SocketHandshake, client: SocketClient) {
         self.id = SocketID.make()
@@ -47,6 +52,8 @@ public final class Socket: Sendable {
         self.data = SocketData()
         self.recovered = false
         self.pid = namespace.recovering == nil ? nil : SocketID.make()
+        self.device = ReliableIdentity.deviceID(in: handshake.authJSON) ?? ""
+        if let user = handshake.user { state.withLock { $0.user = user } }
     }
 
     /// A socket taken back from a session.
@@ -59,7 +66,11 @@ public final class Socket: Sendable {
         self.data = data
         self.recovered = true
         self.pid = session.pid
+        self.device = ReliableIdentity.deviceID(in: handshake.authJSON) ?? ""
         self.isHolding.store(true, ordering: .releasing)
+        if let user = handshake.user ?? data.get(ReliableIdentity.userDataKey, as: String.self) {
+            state.withLock { $0.user = user }
+        }
     }
 
     /// Whether the socket is still in its namespace.
@@ -72,7 +83,10 @@ public final class Socket: Sendable {
 
     /// Runs `handler` for every event named `event` (replacing an earlier handler for it).
     public func on(_ event: String, _ handler: @escaping @Sendable (SocketEvent) throws -> Void) {
-        state.withLock { $0.handlers[event] = handler }
+        state.withLock { state in
+            state.handlers[event] = handler
+            state.answerHandlers[event] = nil
+        }
     }
 
     /// Runs `handler` for every event named `event` and acknowledges the event with its result.
@@ -89,6 +103,8 @@ public final class Socket: Sendable {
                 }
             }
         }
+        // An event with an idempotency key awaits the handler itself (`Protocol/reliable.md` § 5).
+        state.withLock { $0.answerHandlers[event] = { event in try await handler(event) } }
     }
 
     /// Runs `handler` for events that have no handler of their own.
@@ -164,6 +180,11 @@ struct SocketState: Sendable {
     var connected = true
     var handlers = SmallTable<@Sendable (SocketEvent) throws -> Void>()
     var catchAll: (@Sendable (SocketEvent) throws -> Void)?
+    var answerHandlers = SmallTable<@Sendable (SocketEvent) async throws -> any Encodable & Sendable>()
+    /// The user the application named (reliable delivery).
+    var user: String?
+    /// The connection handlers ran: reliable delivery may start.
+    var ready = false
     var disconnectingHandlers: [@Sendable (SocketDisconnectReason) -> Void] = []
     var disconnectHandlers: [@Sendable (SocketDisconnectReason) -> Void] = []
     var pendingAcks: [UInt64: AckWaiter] = [:]

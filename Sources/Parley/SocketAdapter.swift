@@ -26,6 +26,11 @@ public protocol SocketAdapter: AnyObject, Sendable {
     func socket(id: String) -> Socket?
     /// The sockets connected to this node.
     var sockets: [Socket] { get }
+    /// The socket `id` of this node belongs to `user` (`Socket.identify(user:)`); a socket
+    /// belongs to one user at most, and leaves the index when it leaves the namespace.
+    func identify(_ id: String, user: String)
+    /// The sockets of `user` connected to this node.
+    func sockets(ofUser user: String) -> [Socket]
 
     // MARK: Reaching sockets
 

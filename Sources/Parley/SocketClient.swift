@@ -116,6 +116,10 @@ final class SocketClient: @unchecked Sendable {
             return
         }
         let handshake = SocketHandshake(namespace: name, authJSON: packet.payload, request: transport.request)
+        if core.reliable != nil, case .invalid? = ReliableIdentity.parseDeviceID(in: handshake.authJSON) {
+            refuse(name, message: "invalid deviceId", data: nil)
+            return
+        }
         if let recovery = core.recovery, let claim = RecoveryClaim(handshake.authJSON) {
             connecting.insert(name)
             spawn { [self] in await recover(claim, target, handshake, recovery) }
@@ -220,6 +224,7 @@ final class SocketClient: @unchecked Sendable {
             handler(socket)
         }
         socket.namespace.recovering?.saveSession(of: socket)
+        if socket.isConnected { socket.becameReady() }
     }
 
     func refuse(_ name: String, message: String, data: (any Encodable & Sendable)?) {

@@ -57,6 +57,10 @@ public struct SocketEvent: Sendable {
     }
 
     private func send(payload: ByteBuffer, attachments: [ByteBuffer], reply: AckReply) {
+        if let capture = reply.capture {
+            capture(payload, attachments)
+            return
+        }
         let packet = SocketPacket(
             type: attachments.isEmpty ? .ack : .binaryAck,
             namespace: socket.namespace.name,
@@ -71,10 +75,14 @@ public struct SocketEvent: Sendable {
 /// The ack id of one event, answered at most once.
 final class AckReply: Sendable {
     let id: UInt64
+    /// Takes the answer instead of sending it (an event with an idempotency key, whose answer
+    /// is persisted first).
+    let capture: (@Sendable (ByteBuffer, [ByteBuffer]) -> Void)?
     private let answered = Atomic<Bool>(false)
 
-    init(id: UInt64) {
+    init(id: UInt64, capture: (@Sendable (ByteBuffer, [ByteBuffer]) -> Void)? = nil) {
         self.id = id
+        self.capture = capture
     }
 
     /// `true` for the first caller only.

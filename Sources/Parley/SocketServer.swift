@@ -5,7 +5,7 @@ public import NIOPosix
 public import ParleyEngine
 public import ParleyProtocol
 public import ServiceLifecycle
-import ParleyStore
+public import ParleyStore
 import Synchronization
 
 /// A Socket.IO v5 server: namespaces, events, acknowledgements, rooms and broadcasts over an
@@ -80,15 +80,16 @@ public final class SocketServer: Service, Sendable {
     /// - Throws: `StoreError` when the recovery store cannot be opened; the engine's errors.
     @discardableResult
     public func start() async throws -> SocketAddress {
-        let log = try await core.recovery?.open()
+        let (log, reliable) = try await openStores()
         let tasks = core.tasks
         startedWriter.withLock { started in
-            // One task owns the writer and the handlers' tasks, as `run()` does.
+            // One task owns the writers and the handlers' tasks, as `run()` does.
             if started == nil {
                 started = Task {
                     await withDiscardingTaskGroup { group in
                         group.addTask { await tasks.runChildren() }
                         if let log { group.addTask { await log.run() } }
+                        if let reliable { group.addTask { await reliable.run() } }
                     }
                 }
             }
@@ -97,10 +98,32 @@ public final class SocketServer: Service, Sendable {
             return try await engine.start()
         } catch {
             await core.tasks.shutdown()
-            core.recovery?.log?.finish()
+            finishWriters()
             await takeStartedTask()?.value
             throw error
         }
+    }
+
+    /// Opens the recovery and reliable stores that are configured; a store opened before a
+    /// later one fails is closed again.
+    private func openStores() async throws -> (RecoveryLog?, ReliableLog?) {
+        let log = try await core.recovery?.open()
+        do {
+            let reliable = try await core.reliable?.open()
+            return (log, reliable)
+        } catch {
+            if let log {
+                log.finish()
+                await log.run()
+            }
+            throw error
+        }
+    }
+
+    /// Lets the writers commit what is pending and close their stores.
+    private func finishWriters() {
+        core.reliable?.log?.finish()
+        core.recovery?.log?.finish()
     }
 
     /// Runs until cancelled or a graceful shutdown, then shuts down in order: stop accepting,
@@ -109,7 +132,7 @@ public final class SocketServer: Service, Sendable {
     ///
     /// - Throws: `StoreError` when the recovery store cannot be opened; the engine's errors.
     public func run() async throws {
-        let log = try await core.recovery?.open()
+        let (log, reliable) = try await openStores()
         try await withThrowingDiscardingTaskGroup { group in
             // Middlewares, async handlers and recoveries run as children of this one.
             group.addTask { await self.core.tasks.runChildren() }
@@ -118,7 +141,8 @@ public final class SocketServer: Service, Sendable {
                 // sessions save while they close must still be committed.
                 group.addTask { await log.run() }
             }
-            defer { log?.finish() }
+            if let reliable { group.addTask { await reliable.run() } }
+            defer { finishWriters() }
             do {
                 try await engine.run()
             } catch {
@@ -135,7 +159,7 @@ public final class SocketServer: Service, Sendable {
     public func shutdown() async {
         await engine.shutdown()
         await afterEngineStopped()
-        core.recovery?.log?.finish()
+        finishWriters()
         await takeStartedTask()?.value
     }
 
@@ -161,6 +185,10 @@ public final class SocketServer: Service, Sendable {
     public func flushRecoveryLog() async throws {
         try await core.recovery?.log?.flush()
     }
+
+    /// The reliable delivery log, once the server started with
+    /// ``SocketServerConfiguration/reliableDelivery`` set: its store, epoch and retention.
+    public var reliableLog: ReliableLog? { core.reliable?.log }
 
     // MARK: Custom transports
 

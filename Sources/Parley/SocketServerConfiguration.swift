@@ -18,6 +18,9 @@ public struct SocketServerConfiguration: Sendable {
     public var maxPendingHandlersPerConnection: Int = 256
     /// Connection state recovery; `nil` (off) by default.
     public var connectionStateRecovery: ConnectionStateRecovery?
+    /// Reliable delivery (per-user queues, room histories, idempotent client emits); `nil`
+    /// (off) by default.
+    public var reliableDelivery: ReliableDelivery?
 
     /// Creates the default configuration.
     public init() {

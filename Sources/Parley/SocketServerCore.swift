@@ -17,11 +17,16 @@ final class SocketServerCore: Sendable {
     let tasks = HandlerTasks()
     /// Connection state recovery, when on.
     let recovery: RecoveryRuntime?
+    /// Reliable delivery, when on.
+    let reliable: ReliableRuntime?
 
     init(configuration: SocketServerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
         self.recovery = configuration.connectionStateRecovery.map { RecoveryRuntime(configuration: $0, logger: logger) }
+        let tasks = self.tasks
+        self.reliable = configuration.reliableDelivery.map { ReliableRuntime(configuration: $0, tasks: tasks, logger: logger) }
+        reliable?.attach(to: self)
     }
 
     /// The number of connections the Socket.IO layer knows (tests, shutdown).
@@ -35,6 +40,11 @@ final class SocketServerCore: Sendable {
             namespaces[name] = namespace
             return namespace
         }
+    }
+
+    /// The namespace called `name` if it exists (dynamic children included).
+    func existingNamespace(named name: String) -> Namespace? {
+        namespaces.withLockedValue { $0[name] }
     }
 
     /// A parent for namespaces created on demand when a client asks for a matching name.

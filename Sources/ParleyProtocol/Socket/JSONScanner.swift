@@ -55,6 +55,9 @@ public enum JSONScanner {
         public var value: Value
         /// The first element when the top-level value is a non-empty array, else `nil`.
         public var firstElement: Value?
+        /// The last element when the top-level value is a non-empty array, else `nil` (also
+        /// `nil` when the scan stopped after the first element).
+        public var lastElement: Value?
     }
 
     /// Checks that `bytes` hold exactly one well-formed JSON value, optionally surrounded by
@@ -114,6 +117,8 @@ extension JSONScanner {
             var topIsArray = false
             var firstStart = 0
             var first: Value?
+            var lastStart = 0
+            var last: Value?
             while true {
                 let completed: Kind
                 skipWhitespace()
@@ -123,8 +128,9 @@ extension JSONScanner {
                     if depth == 0 {
                         topStart = index
                         topIsArray = byte == UInt8(ascii: "[")
-                    } else if depth == 1, topIsArray, first == nil {
-                        firstStart = index
+                    } else if depth == 1, topIsArray {
+                        lastStart = index
+                        if first == nil { firstStart = index }
                     }
                     switch byte {
                     case UInt8(ascii: "{"):
@@ -182,12 +188,13 @@ extension JSONScanner {
                     let top = Value(kind: completed, range: topStart..<index)
                     skipWhitespace()
                     guard index == bytes.count else { throw unexpectedByte() }
-                    return Summary(value: top, firstElement: first)
+                    return Summary(value: top, firstElement: first, lastElement: last)
                 }
+                if depth == 1, topIsArray { last = Value(kind: completed, range: lastStart..<index) }
                 if depth == 1, topIsArray, first == nil {
                     first = Value(kind: completed, range: firstStart..<index)
                     if stopsAfterFirstElement {
-                        return Summary(value: Value(kind: .array, range: topStart..<bytes.count), firstElement: first)
+                        return Summary(value: Value(kind: .array, range: topStart..<bytes.count), firstElement: first, lastElement: nil)
                     }
                 }
                 expectsValue = false
