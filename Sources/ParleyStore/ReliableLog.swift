@@ -40,12 +40,23 @@ public final class ReliableLog: Sendable {
         public init() {}
     }
 
-    /// Called after each successful commit with the batch's operations and outcomes.
-    public typealias Committed = @Sendable (_ operations: [ReliableOperation], _ outcomes: [ReliableOutcome]) -> Void
+    /// One operation of a committed batch, with its outcome and what its caller attached.
+    public struct CommittedOperation: Sendable {
+        /// The operation.
+        public var operation: ReliableOperation
+        /// What the store did with it.
+        public var outcome: ReliableOutcome
+        /// The value given to ``ReliableLog/perform(_:context:)``.
+        public var context: (any Sendable)?
+    }
+
+    /// Called after each successful commit with the batch's operations, in order.
+    public typealias Committed = @Sendable (_ batch: [CommittedOperation]) -> Void
 
     private struct Waiting {
         var operation: ReliableOperation
         var continuation: CheckedContinuation<ReliableOutcome, any Error>?
+        var context: (any Sendable)?
     }
 
     private struct Pending {
@@ -89,7 +100,7 @@ public final class ReliableLog: Sendable {
         configuration: Configuration = Configuration(),
         logger: Logger = Logger(label: "parley.reliable"),
         clock: @escaping @Sendable () -> Int64 = RecoveryLog.wallClockMilliseconds,
-        committed: @escaping Committed = { _, _ in }
+        committed: @escaping Committed = { _ in }
     ) async throws -> ReliableLog {
         let epoch = try await store.open(now: clock())
         return ReliableLog(store: store, epoch: epoch, configuration: configuration, logger: logger, clock: clock, committed: committed)
@@ -102,11 +113,12 @@ public final class ReliableLog: Sendable {
 
     /// Queues `operation` and returns its outcome once it is committed.
     ///
+    /// - Parameter context: handed to the `committed` handler with the operation.
     /// - Throws: ``StoreError`` when its batch could not be committed (nothing of it is kept),
     ///   or with ``StoreError/Code/notOpen`` once the log is finished.
-    public func perform(_ operation: ReliableOperation) async throws -> ReliableOutcome {
+    public func perform(_ operation: ReliableOperation, context: (any Sendable)? = nil) async throws -> ReliableOutcome {
         try await withCheckedThrowingContinuation { continuation in
-            enqueue(Waiting(operation: operation, continuation: continuation))
+            enqueue(Waiting(operation: operation, continuation: continuation, context: context))
         }
     }
 
@@ -172,7 +184,7 @@ public final class ReliableLog: Sendable {
             let operations = batch.map(\.operation)
             do {
                 let outcomes = try await store.commit(operations, now: clock())
-                committed(operations, outcomes)
+                committed(zip(batch, outcomes).map { CommittedOperation(operation: $0.operation, outcome: $1, context: $0.context) })
                 for (waiting, outcome) in zip(batch, outcomes) { waiting.continuation?.resume(returning: outcome) }
             } catch {
                 let failure = error as? StoreError ?? StoreError(.ioFailure, detail: "\(error)")

@@ -43,8 +43,8 @@ final class ReliableRuntime: Sendable {
     /// Opens the store (once).
     func open() async throws -> ReliableLog {
         if let log { return log }
-        let log = try await ReliableLog.open(store: configuration.store, configuration: configuration.log, logger: logger, committed: { [weak self] operations, outcomes in
-            self?.committed(operations, outcomes)
+        let log = try await ReliableLog.open(store: configuration.store, configuration: configuration.log, logger: logger, committed: { [weak self] batch in
+            self?.committed(batch)
         })
         return opened.withLockedValue { opened in
             if let existing = opened { return existing }
@@ -77,15 +77,16 @@ final class ReliableRuntime: Sendable {
     }
 
     /// Appends an event to the history of `room`; returns its offset once committed (the
-    /// room's members get it from the commit, in offset order).
-    func append(_ packet: SocketPacket, namespace: String, room: String) async throws -> String {
+    /// room's members but `exceptSocket` get it from the commit, in offset order).
+    func append(_ packet: SocketPacket, namespace: String, room: String, exceptSocket: String?) async throws -> String {
         let log = try requireLog()
         guard packet.attachments.isEmpty else {
             throw ReliableError(.unsupported, detail: "a room's history keeps no binary attachments")
         }
         let message = try storedMessage(packet, log: log)
         let key = RoomKey(namespace: namespace, room: room)
-        switch try await perform(.appendToRoom(key, message, maxMessages: configuration.roomMaxMessages), log: log) {
+        let selection = BroadcastSelection(rooms: [room], exceptSocket: exceptSocket)
+        switch try await perform(.appendToRoom(key, message, maxMessages: configuration.roomMaxMessages), context: selection, log: log) {
         case .appended(let offset):
             return ReliableMarker.position(epoch: log.epoch, offset)
         case .enqueued, .queueFull, .applied:
@@ -116,9 +117,9 @@ final class ReliableRuntime: Sendable {
         )
     }
 
-    private func perform(_ operation: ReliableOperation, log: ReliableLog) async throws -> ReliableOutcome {
+    private func perform(_ operation: ReliableOperation, context: (any Sendable)? = nil, log: ReliableLog) async throws -> ReliableOutcome {
         do {
-            return try await log.perform(operation)
+            return try await log.perform(operation, context: context)
         } catch let error as StoreError {
             throw ReliableError(.storeFailed, detail: error.description, storeError: error)
         }
@@ -126,9 +127,9 @@ final class ReliableRuntime: Sendable {
 
     // MARK: After each commit, in order
 
-    private func committed(_ operations: [ReliableOperation], _ outcomes: [ReliableOutcome]) {
-        for (operation, outcome) in zip(operations, outcomes) {
-            switch (operation, outcome) {
+    private func committed(_ batch: [ReliableLog.CommittedOperation]) {
+        for entry in batch {
+            switch (entry.operation, entry.outcome) {
             case (.enqueue(let queue, let message, _, _), .enqueued(let sequence, _, false)):
                 let cursors = lanes.withLockedValue { $0[queue].map { Array($0.values) } ?? [] }
                 let queued = QueuedMessage(sequence: sequence, message: message)
@@ -136,7 +137,8 @@ final class ReliableRuntime: Sendable {
             case (.appendToRoom(let room, let message, _), .appended(let offset)):
                 guard let log, let namespace = core.withLockedValue({ $0.core })?.existingNamespace(named: room.namespace) else { continue }
                 let packet = ReliableMarker.roomPacket(message, room: room.room, offset: ReliableMarker.position(epoch: log.epoch, offset), namespace: room.namespace)
-                namespace.adapter.broadcast(packet, to: BroadcastSelection(rooms: [room.room]), volatile: false)
+                let selection = entry.context as? BroadcastSelection ?? BroadcastSelection(rooms: [room.room])
+                namespace.adapter.broadcast(packet, to: selection, volatile: false)
             default:
                 continue
             }

@@ -86,18 +86,20 @@ public struct ReliableRoomEmitter: Sendable {
     ///
     /// - Returns: the message's room offset (`<epoch>.<n>`).
     /// - Throws: ``ReliableError`` (`unsupported` unless the operator names exactly one room
-    ///   and nothing else, or with binary arguments; `tooLarge`, `storeFailed`, `notEnabled`).
+    ///   — `socket.to(room)` leaves the sender out of the live delivery, the history keeps
+    ///   the message for everyone — or with `except`, `volatile` or binary arguments;
+    ///   `tooLarge`, `storeFailed`, `notEnabled`).
     @discardableResult
     public func emit(_ event: String, _ arguments: any Encodable & Sendable...) async throws -> String {
         let namespace = broadcast.namespace
         guard let runtime = namespace.core.reliable else { throw ReliableError.off }
         guard broadcast.rooms.count == 1, let room = broadcast.rooms.first, broadcast.exceptRooms.isEmpty,
-            broadcast.exceptSocket == nil, !broadcast.isVolatile
+            !broadcast.isVolatile
         else {
-            throw ReliableError(.unsupported, detail: "a reliable room emit names exactly one room, without except, broadcast or volatile")
+            throw ReliableError(.unsupported, detail: "a reliable room emit names exactly one room, without except or volatile")
         }
         let packet = try Socket.eventPacket(event, arguments, namespace: namespace.name, ackID: nil)
-        return try await runtime.append(packet, namespace: namespace.name, room: room)
+        return try await runtime.append(packet, namespace: namespace.name, room: room, exceptSocket: broadcast.exceptSocket)
     }
 }
 
