@@ -25,6 +25,7 @@ let package = Package(
         .executable(name: "ChatCLI", targets: ["ChatCLI"]),
         .executable(name: "StoreBench", targets: ["StoreBench"]),
         .executable(name: "RecoveryBench", targets: ["RecoveryBench"]),
+        .executable(name: "ReliableBench", targets: ["ReliableBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
@@ -225,6 +226,20 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             path: "Samples/RecoveryBench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ReliableBench",
+            dependencies: [
+                "Parley",
+                "ParleyStore",
+                "ParleySQLite",
+                "ParleyClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Samples/ReliableBench",
             swiftSettings: swiftSettings
         ),
         .testTarget(

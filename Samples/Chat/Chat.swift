@@ -8,8 +8,8 @@ import ParleyEngine
 import ServiceLifecycle
 import UnixSignals
 
-/// A chat server with rooms, nicknames, typing indicators and acknowledged messages, serving
-/// its own web page. The chat protocol is described in `Samples/Chat/README.md`.
+/// A chat server with rooms, nicknames, typing indicators, acknowledged messages, room
+/// histories and direct messages that reach offline users, serving its own web page. The chat protocol is described in `Samples/Chat/README.md`.
 @main
 struct Chat: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "A Socket.IO chat server with its own web page.")
@@ -28,6 +28,9 @@ struct Chat: AsyncParsableCommand {
 
     @Flag(help: "Turn connection state recovery off.")
     var noRecovery = false
+
+    @Option(help: "The SQLite file of reliable delivery: direct messages to offline users, room histories (created if missing).")
+    var reliableStore = "data/chat-reliable.sqlite"
 
     @Option(help: "Seconds a disconnected socket stays recoverable.")
     var maxDisconnectionDuration = 120
@@ -73,6 +76,8 @@ struct Chat: AsyncParsableCommand {
                 maxDisconnectionDuration: .seconds(maxDisconnectionDuration)
             )
         }
+        // Direct messages wait for offline users and rooms keep their history, across restarts.
+        configuration.reliableDelivery = ReliableDelivery(store: SQLiteReliableStore(path: reliableStore))
         let host = self.host
         let port = self.port
         let server = SocketServer(configuration: configuration, logger: logger) { address in

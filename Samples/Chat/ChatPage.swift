@@ -42,6 +42,8 @@ enum ChatPage {
       .msg.failed { border-color: #fca5a5; }
       .from { margin-right: 6px; font-weight: 600; color: var(--accent); }
       .meta { margin-left: 8px; font-size: 11px; color: var(--muted); }
+      .msg.dm { border-color: #fcd34d; background: #fffbeb; }
+      .msg.history { opacity: .8; }
       .notice { align-self: center; font-size: 12px; font-style: italic; color: var(--muted); }
       #typing { min-height: 22px; padding: 2px 16px; font-size: 12px; font-style: italic; color: var(--muted); }
       #compose { display: flex; gap: 8px; padding: 8px 16px 12px; background: var(--card);
@@ -75,12 +77,12 @@ enum ChatPage {
     </div>
     <main id="scroller"><ul id="messages"></ul></main>
     <div id="typing"></div>
-    <form id="compose"><input id="text" placeholder="Write a message…" maxlength="2000" autocomplete="off" disabled><button id="send" disabled>Send</button></form>
+    <form id="compose"><input id="text" placeholder="Write a message… (/dm nick text for a direct message)" maxlength="2000" autocomplete="off" disabled><button id="send" disabled>Send</button></form>
     <script src="/socket.io/socket.io.min.js"></script>
     <script>
     "use strict";
     const $ = (id) => document.getElementById(id);
-    const chat = { nick: "", room: "", members: [], typers: new Map() };
+    const chat = { nick: "", room: "", members: [], typers: new Map(), offsets: new Set(), dms: [] };
     window.chat = chat;
 
     function setStatus(text) { $("status").textContent = text; }
@@ -95,9 +97,22 @@ enum ChatPage {
       scrollDown();
     }
 
-    function addMessage(from, text, mine, time) {
+    // Parley's reliable-delivery marker: the argument `{parley: {...}}` (Protocol/reliable.md § 2).
+    function markerOf(args) { const m = args.find((a) => a && typeof a === "object" && a.parley); return m ? m.parley : {}; }
+
+    // Direct messages already shown, by id: a message delivered again (at least once) shows once.
+    const seenDMs = JSON.parse(localStorage.getItem("chat.seenDMs") || "[]");
+    function firstTimeDM(id) {
+      if (!id) return true;
+      if (seenDMs.includes(id)) return false;
+      seenDMs.push(id);
+      localStorage.setItem("chat.seenDMs", JSON.stringify(seenDMs.slice(-500)));
+      return true;
+    }
+
+    function addMessage(from, text, mine, time, extra) {
       const li = document.createElement("li");
-      li.className = "msg" + (mine ? " mine pending" : "");
+      li.className = "msg" + (mine ? " mine pending" : "") + (extra ? " " + extra : "");
       const who = document.createElement("span"), body = document.createElement("span"), meta = document.createElement("span");
       who.className = "from"; who.textContent = from;
       body.className = "text"; body.textContent = text;
@@ -127,7 +142,11 @@ enum ChatPage {
       for (const b of document.querySelectorAll("button")) b.disabled = true;
     } else {
       const transports = new URLSearchParams(location.search).get("transports");
-      const socket = io(transports ? { transports: transports.split(",") } : {});
+      // A stable device id and the nickname as user: direct messages wait for this user.
+      let deviceId = localStorage.getItem("chat.device");
+      if (!deviceId) { deviceId = "web-" + Math.random().toString(36).slice(2, 10); localStorage.setItem("chat.device", deviceId); }
+      const auth = (cb) => cb(Object.assign({ deviceId }, localStorage.getItem("chat.nick") ? { user: localStorage.getItem("chat.nick") } : {}));
+      const socket = io(Object.assign({ auth }, transports ? { transports: transports.split(",") } : {}));
       window.socket = socket;
 
       const showTransport = () => setStatus(`connected · ${socket.io.engine.transport.name}`);
@@ -139,11 +158,22 @@ enum ChatPage {
       const setNick = (name) => socket.emit("nickname", name, (ack) => {
         if (!ack.ok) { addNotice(ack.error); return; }
         chat.nick = ack.nick; $("nick").value = ack.nick;
+        localStorage.setItem("chat.nick", ack.nick);
+      });
+      const showHistory = (room) => socket.emitWithAck("parley:history", { room: "chat:" + room, last: 50 }).then((page) => {
+        if (!page || !page.messages || room !== chat.room) return;
+        for (const entry of page.messages) {
+          if (chat.offsets.has(entry.offset)) continue;
+          chat.offsets.add(entry.offset);
+          const m = entry.event[1];
+          addMessage(m.from, m.text, false, m.time, "history").dataset.id = entry.offset;
+        }
       });
       const join = (room) => socket.emit("join", { room }, (ack) => {
         if (!ack.ok) { addNotice(ack.error); return; }
         if (chat.room !== ack.room) addNotice(`You joined # ${ack.room}`);
         chat.room = ack.room; chat.typers.clear(); showTypers();
+        showHistory(ack.room);
         setMembers(ack.members);
         $("text").disabled = $("send").disabled = false;
         $("text").focus();
@@ -152,10 +182,23 @@ enum ChatPage {
       // A new connection is a new socket on the server: restate the nickname and the room.
       socket.on("welcome", ({ nick }) => {
         const wanted = $("nick").value.trim();
-        if (wanted) setNick(wanted); else { chat.nick = nick; $("nick").value = nick; }
+        if (wanted && wanted !== nick) setNick(wanted); else { chat.nick = nick; $("nick").value = nick; localStorage.setItem("chat.nick", nick); }
         if (chat.room) join(chat.room);
       });
-      socket.on("message", (m) => { if (m.room === chat.room) addMessage(m.from, m.text, false, m.time).dataset.id = m.id; });
+      socket.on("message", (m, ...rest) => {
+        const offset = markerOf(rest).offset;
+        if (m.room !== chat.room || chat.offsets.has(offset)) return;
+        if (offset) chat.offsets.add(offset);
+        addMessage(m.from, m.text, false, m.time).dataset.id = offset;
+      });
+      socket.on("dm", (m, ...rest) => {
+        const ack = rest.find((a) => typeof a === "function");
+        if (firstTimeDM(markerOf(rest).id)) {
+          chat.dms.push(`${m.from}: ${m.text}`);
+          addMessage(`${m.from} → you`, m.text, false, m.time, "dm");
+        }
+        if (ack) ack();
+      });
       socket.on("joined", ({ room, nick }) => { if (room !== chat.room) return; addNotice(`${nick} joined`); setMembers([...chat.members, nick]); });
       socket.on("left", ({ room, nick }) => {
         if (room !== chat.room) return;
@@ -194,6 +237,19 @@ enum ChatPage {
       $("compose").addEventListener("submit", (e) => {
         e.preventDefault();
         const text = $("text").value.trim();
+        const direct = text.match(/^\/dm\s+(\S+)\s+(.+)$/);
+        if (direct) {
+          $("text").value = "";
+          const li = addMessage(`you → ${direct[1]}`, direct[2], true, 0, "dm");
+          socket.timeout(10000).emit("dm", { to: direct[1], text: direct[2] }, (err, ack) => {
+            li.classList.remove("pending");
+            const meta = li.querySelector(".meta");
+            if (err || !ack.ok) { li.classList.add("failed"); meta.textContent = err ? "not delivered" : ack.error; return; }
+            li.dataset.id = ack.id;
+            meta.textContent = clock(ack.time);
+          });
+          return;
+        }
         if (!text || !chat.room) return;
         $("text").value = "";
         sendTyping(false);
@@ -203,6 +259,7 @@ enum ChatPage {
           const meta = li.querySelector(".meta");
           if (err || !ack.ok) { li.classList.add("failed"); meta.textContent = err ? "not delivered" : ack.error; return; }
           li.dataset.id = ack.id;
+          chat.offsets.add(ack.id);
           meta.textContent = clock(ack.time);
         });
       });

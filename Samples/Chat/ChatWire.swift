@@ -13,6 +13,12 @@ struct MessageRequest: Decodable {
     let text: String
 }
 
+/// `dm` from a client.
+struct DirectRequest: Decodable {
+    let to: String
+    let text: String
+}
+
 /// `typing` from a client.
 struct TypingRequest: Decodable {
     let room: String
@@ -26,7 +32,8 @@ struct ChatAck: Encodable, Sendable {
     var nick: String?
     var room: String?
     var members: [String]?
-    var id: Int?
+    /// A room message's offset in the room's history, or a direct message's id.
+    var id: String?
     var time: Int64?
 
     static func failure(_ message: String) -> ChatAck {
@@ -34,13 +41,21 @@ struct ChatAck: Encodable, Sendable {
     }
 }
 
-/// `message` to the other members of a room.
+/// `message` to the other members of a room (its id, the room offset, is in the marker that
+/// follows it: `Protocol/reliable.md` § 4).
 struct ChatMessage: Encodable, Sendable {
-    let id: Int
     let room: String
     let from: String
     let text: String
     /// Milliseconds since 1970, as JavaScript's `Date` takes them.
+    let time: Int64
+}
+
+/// `dm` to every device of its recipient, through the recipient's reliable queue.
+struct DirectMessage: Encodable, Sendable {
+    let from: String
+    let to: String
+    let text: String
     let time: Int64
 }
 
