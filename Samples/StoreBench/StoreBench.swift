@@ -6,16 +6,27 @@ import ParleyStore
 /// Measures how many recovery-log entries per second reach each store: through a
 /// ``RecoveryLog`` fed from two tasks (group commit), and in direct batches of a fixed size.
 ///
-/// Usage: `swift run -c release StoreBench [entries] [batch size]` (defaults 200000, 4000).
+/// Usage: `swift run -c release StoreBench [entries] [batch size]` (defaults 200000, 4000);
+/// `swift run -c release StoreBench reliable [enqueues] [batch size] [users]` measures the
+/// reliable stores instead (``ReliableBench``).
 @main
 struct StoreBench {
     static func main() async throws {
-        let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
-        let count = arguments.first ?? 200_000
-        let batchSize = arguments.dropFirst().first ?? 4_000
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-store-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) } // best effort: a temporary folder
+        let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
+        if CommandLine.arguments.dropFirst().first == "reliable" {
+            try await ReliableBench.run(
+                enqueues: arguments.first ?? 200_000,
+                batchSize: arguments.dropFirst().first ?? 1_000,
+                users: arguments.dropFirst(2).first ?? 10_000,
+                directory: directory
+            )
+            return
+        }
+        let count = arguments.first ?? 200_000
+        let batchSize = arguments.dropFirst().first ?? 4_000
 
         print("\(count) entries of \(makeEntry(1).packet.readableBytes)-byte packets")
         let stores: [(String, @Sendable (String) -> any RecoveryStore)] = [
@@ -47,10 +58,11 @@ struct StoreBench {
                 }
             }
             try await log.flush()
-            return ContinuousClock.now - start
+            let elapsed = ContinuousClock.now - start
+            // Before `finish`: once the writer ends, it closes the store.
+            try await check(store, holds: count / 2 * 2)
+            return elapsed
         }
-        try await check(store, holds: count / 2 * 2)
-        try await store.close()
         return Double(count / 2 * 2) / elapsed.inSeconds
     }
 

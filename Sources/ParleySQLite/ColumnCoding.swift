@@ -69,12 +69,17 @@ enum ColumnCoding {
 
     /// The blob of the attachments; `nil` (SQL `NULL`) when there is none.
     static func encodeAttachments(_ attachments: [ByteBuffer]) -> Data? {
+        encodeAttachments(attachments.map(\.readableBytesView))
+    }
+
+    /// The blob of the attachments; `nil` (SQL `NULL`) when there is none.
+    static func encodeAttachments<Bytes: Collection<UInt8>>(_ attachments: [Bytes]) -> Data? {
         if attachments.isEmpty { return nil }
-        var data = Data(capacity: attachments.reduce(0) { $0 + 4 + $1.readableBytes })
+        var data = Data(capacity: attachments.reduce(0) { $0 + 4 + $1.count })
         for attachment in attachments {
-            let length = UInt32(attachment.readableBytes).bigEndian
+            let length = UInt32(attachment.count).bigEndian
             withUnsafeBytes(of: length) { data.append(contentsOf: $0) }
-            data.append(contentsOf: attachment.readableBytesView)
+            data.append(contentsOf: attachment)
         }
         return data
     }
@@ -91,5 +96,10 @@ enum ColumnCoding {
             attachments.append(attachment)
         }
         return attachments
+    }
+
+    /// The attachments of a blob as byte arrays; `nil` when the blob is damaged.
+    static func decodeByteAttachments(_ data: Data?) -> [[UInt8]]? {
+        decodeAttachments(data)?.map { Array($0.readableBytesView) }
     }
 }

@@ -9,7 +9,7 @@ extension SQLiteRecoveryStore {
     ///
     /// - Throws: ``StoreError``; nothing of the batch is kept then.
     public func commit(_ batch: RecoveryBatch) async throws {
-        try await withPool("commit") { pool in
+        try await file.withPool("commit") { pool in
             guard !batch.isEmpty else { return }
             try await pool.write { db in try Self.apply(batch, to: db) }
         }
@@ -58,7 +58,7 @@ extension SQLiteRecoveryStore {
     /// The entries of `namespace` after `sequence` addressed to a socket in `rooms`, read in
     /// one snapshot that a commit in progress does not block.
     public func replay(namespace: String, after sequence: UInt64, rooms: Set<String>, limit: Int) async throws -> Replay {
-        try await withPool("replay") { pool in
+        try await file.withPool("replay") { pool in
             try await pool.read { db in try Self.replay(db, namespace: namespace, after: sequence, rooms: rooms, limit: limit) }
         }
     }
@@ -96,7 +96,7 @@ extension SQLiteRecoveryStore {
     /// Removes, oldest first, the entries that are too old or beyond the count or byte
     /// bounds, and the sessions disconnected before the cut, in one write transaction.
     public func trim(_ cut: RetentionCut) async throws -> TrimResult {
-        try await withPool("trim") { pool in
+        try await file.withPool("trim") { pool in
             try await pool.write { db in try Self.trim(db, cut) }
         }
     }
@@ -136,7 +136,7 @@ extension SQLiteRecoveryStore {
 
     /// Removes and returns the session `pid` in one write transaction.
     public func takeSession(pid: String) async throws -> SessionRecord? {
-        try await withPool("takeSession") { pool in
+        try await file.withPool("takeSession") { pool in
             try await pool.write { db -> SessionRecord? in
                 let select = try db.cachedStatement(sql: """
                     SELECT socket_id, namespace, rooms, data, disconnected_at FROM session WHERE pid = ?

@@ -37,40 +37,6 @@ extension SQLiteRecoveryStore {
         return migrator
     }()
 
-    /// Refuses, without writing to it, a file this version must not use.
-    ///
-    /// Opening the pool writes to the file (WAL setup), so the checks run first, on a
-    /// read-only connection.
-    func checkExistingFile() throws(StoreError) {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        guard let size = attributes?[.size] as? NSNumber, size.intValue > 0 else { return }
-        var grdbConfiguration = GRDB.Configuration()
-        grdbConfiguration.readonly = true
-        grdbConfiguration.busyMode = .timeout(configuration.busyTimeout.timeInterval)
-        let verdict: StoreError?
-        do {
-            let queue = try DatabaseQueue(path: path, configuration: grdbConfiguration)
-            defer { try? queue.close() } // best effort: nothing was written
-            verdict = try queue.read { db in try Self.refusal(db, path: path) }
-        } catch {
-            throw StoreError(opening: error, path: path)
-        }
-        if let verdict { throw verdict }
-    }
-
-    private static func refusal(_ db: Database, path: String) throws -> StoreError? {
-        let applied = try migrator.appliedIdentifiers(db)
-        let unknown = applied.subtracting(migrator.migrations)
-        if !unknown.isEmpty {
-            return StoreError(.newerSchema, path: path, detail: "unknown migrations \(unknown.sorted()); this version knows \(migrator.migrations)")
-        }
-        let objects = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'") ?? 0
-        if applied.isEmpty, objects > 0 {
-            return StoreError(.corrupt, path: path, detail: "an SQLite database that is not a recovery store")
-        }
-        return nil
-    }
-
     /// Hands the file to this process: the epoch (created with the file), a first sequence
     /// above anything a previous process could have handed out, and the sessions the previous
     /// process left connected marked as disconnected now.

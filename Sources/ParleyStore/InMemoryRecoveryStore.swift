@@ -104,15 +104,15 @@ public final class InMemoryRecoveryStore: RecoveryStore {
     public var entryCount: Int { state.withLockedValue { $0.entries.count } }
 }
 
-extension Array {
+extension RandomAccessCollection {
     /// The first index whose element satisfies `predicate`, which must be false for a prefix
-    /// of the array and true for the rest.
-    func partitioningIndex(where predicate: (Element) -> Bool) -> Int {
-        var low = 0
-        var high = count
-        while low < high {
-            let middle = (low + high) / 2
-            if predicate(self[middle]) { high = middle } else { low = middle + 1 }
+    /// of the collection and true for the rest.
+    func partitioningIndex(where predicate: (Element) -> Bool) -> Index {
+        var low = startIndex
+        var high = endIndex
+        while low != high {
+            let middle = index(low, offsetBy: distance(from: low, to: high) / 2)
+            if predicate(self[middle]) { high = middle } else { low = index(after: middle) }
         }
         return low
     }

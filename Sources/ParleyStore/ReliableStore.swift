@@ -50,7 +50,10 @@ public protocol ReliableStore: Sendable {
     /// The record of the idempotency `key` in `scope`, if the store still has it.
     func idempotencyRecord(_ scope: IdempotencyScope, key: String) async throws -> IdempotencyRecord?
 
-    /// Removes what retention no longer keeps.
+    /// Removes what retention no longer keeps, in this order: devices not seen since the cut
+    /// (then the messages every remaining device of their queue acknowledged: delivered, not
+    /// dropped), queued messages by age (counted as dropped), room messages by age, keys and
+    /// origins by age.
     func trim(_ retention: ReliableRetention, now: Int64) async throws -> ReliableTrimResult
 
     /// Releases the store's resources; the store is not used afterwards.
@@ -263,7 +266,9 @@ public enum ReliableOperation: Sendable, Hashable {
     /// Appends a message to a room's history; past `maxMessages` the oldest are removed.
     case appendToRoom(RoomKey, StoredMessage, maxMessages: Int)
     /// Moves a device's position forward to `sequence` (never backwards), then removes the
-    /// messages every known device has acknowledged.
+    /// messages every known device has acknowledged. The device is marked seen now; a device
+    /// the store does not know (forgotten by retention while connected) becomes known at
+    /// `sequence`.
     case acknowledge(UserQueue, device: String, through: UInt64)
     /// Makes a device known (at position 0) or marks it seen now.
     case registerDevice(UserQueue, device: String)
@@ -286,11 +291,14 @@ public enum ReliableOutcome: Sendable, Hashable {
 
 /// What retention removes in one pass; times in milliseconds since 1970.
 public struct ReliableRetention: Sendable, Hashable {
-    /// Queued messages accepted before this go (counted as dropped).
+    /// Queued messages accepted before this go (counted as dropped), oldest sequence first
+    /// across all queues, as far as the first one accepted at or after it: sequences follow
+    /// acceptance, so a clock that went back only delays a removal.
     public var messagesBefore: Int64
-    /// Devices last seen before this are forgotten.
+    /// Devices last seen (registered, or acknowledging) before this are forgotten.
     public var devicesSeenBefore: Int64
-    /// Room messages before this go.
+    /// Room messages before this go, oldest first: a room's oldest message kept keeps the
+    /// ones after it, however old, so that a history never has holes.
     public var roomMessagesBefore: Int64
     /// Idempotency records and origins before this go.
     public var keysBefore: Int64
@@ -306,7 +314,7 @@ public struct ReliableRetention: Sendable, Hashable {
 
 /// What one retention pass removed.
 public struct ReliableTrimResult: Sendable, Hashable {
-    /// Queued messages.
+    /// Queued messages: by age, and those acknowledged by every device that remained.
     public var messages: Int
     /// Devices.
     public var devices: Int
