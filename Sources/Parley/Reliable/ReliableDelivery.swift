@@ -39,7 +39,7 @@ public struct ReliableDelivery: Sendable {
     ///
     /// - Parameter store: where everything is kept; in memory by default (lost with the
     ///   process — use `ParleySQLite.SQLiteReliableStore` to keep it across restarts).
-    public init(store: any ReliableStore) {
+    public init(store: any ReliableStore = InMemoryReliableStore()) {
         self.store = store
     }
 }

@@ -42,14 +42,14 @@ struct IdempotentEmitTests {
     @Test func aRetriedEmitGetsTheFirstAnswerWithoutTheHandlerRunningAgain() async throws {
         let runs = NIOLockedValueBox(0)
         let server = try await makeServer(store: InMemoryReliableStore(), runs: runs)
-        let client = try await delivery.connect(server, user: "u", device: "d")
+        let client = try await delivery.connected(server, user: "u", device: "d")
         try await client.receive(#"21["send","hi",{"parley":{"key":"d.1"}}]"#)
         let first = try await answer(client, ackID: 1)
         #expect(first.hasPrefix(#"31[{"id":""#))
         // The same emit again, on this connection and on another one of the same device.
         try await client.receive(#"22["send","hi",{"parley":{"key":"d.1"}}]"#)
         #expect(try await answer(client, ackID: 2).dropFirst(2) == first.dropFirst(2))
-        let other = try await delivery.connect(server, user: "u", device: "d")
+        let other = try await delivery.connected(server, user: "u", device: "d")
         try await other.receive(#"23["send","hi",{"parley":{"key":"d.1"}}]"#)
         #expect(try await answer(other, ackID: 3).dropFirst(2) == first.dropFirst(2))
         #expect(runs.withLockedValue { $0 } == 1)
@@ -68,12 +68,12 @@ struct IdempotentEmitTests {
     @Test func keyedEmitsOfOneSocketTakeEffectInTheOrderTheyArrived() async throws {
         let runs = NIOLockedValueBox(0)
         let server = try await makeServer(store: InMemoryReliableStore(), runs: runs)
-        let client = try await delivery.connect(server, user: "u", device: "d")
+        let client = try await delivery.connected(server, user: "u", device: "d")
         for index in 1...20 {
             try await client.receive(#"2\#(index)["send","m\#(index)",{"parley":{"key":"d.\#(index)"}}]"#)
         }
         _ = try await delivery.read(client) { packets in packets.filter { $0.hasPrefix("3") }.count >= 20 }
-        let receiver = try await delivery.connect(server, user: "to", device: nil)
+        let receiver = try await delivery.connected(server, user: "to", device: nil)
         var texts: [String] = []
         while texts.count < 20 {
             let messages = delivery.delivered(try await delivery.read(receiver) { !delivery.delivered($0).isEmpty })
@@ -91,13 +91,13 @@ struct IdempotentEmitTests {
         defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path) }
         let runs = NIOLockedValueBox(0)
         let first = try await makeServer(store: SQLiteReliableStore(path: path), runs: runs)
-        let client = try await delivery.connect(first, user: "u", device: "d")
+        let client = try await delivery.connected(first, user: "u", device: "d")
         try await client.receive(#"21["send","hi",{"parley":{"key":"d.7"}}]"#)
         let before = try await answer(client, ackID: 1)
         await first.shutdown()
 
         let second = try await makeServer(store: SQLiteReliableStore(path: path), runs: runs)
-        let again = try await delivery.connect(second, user: "u", device: "d")
+        let again = try await delivery.connected(second, user: "u", device: "d")
         try await again.receive(#"22["send","hi",{"parley":{"key":"d.7"}}]"#)
         #expect(try await answer(again, ackID: 2).dropFirst(2) == before.dropFirst(2))
         #expect(runs.withLockedValue { $0 } == 1)
@@ -117,7 +117,7 @@ struct IdempotentEmitTests {
 
         let runs = NIOLockedValueBox(0)
         let server = try await makeServer(store: SQLiteReliableStore(path: path), runs: runs)
-        let client = try await delivery.connect(server, user: "u", device: "d")
+        let client = try await delivery.connected(server, user: "u", device: "d")
         try await client.receive(#"21["send","hi",{"parley":{"key":"d.9"}}]"#)
         _ = try await answer(client, ackID: 1)
         #expect(runs.withLockedValue { $0 } == 1)

@@ -51,6 +51,14 @@ struct ReliableDeliveryTests {
         return client
     }
 
+    /// Connects and waits for the CONNECT reply (middlewares run in tasks: an event sent
+    /// before the reply would find no socket yet).
+    func connected(_ server: SocketServer, user: String?, device: String?) async throws -> InMemoryTransport {
+        let client = try await connect(server, user: user, device: device)
+        _ = try await read(client) { $0.contains { $0.hasPrefix("0{") } }
+        return client
+    }
+
     /// A reliable message as the wire carries it: `2<ackID>[event, args…, {"parley":{"id":…}}]`.
     struct Delivered {
         var ackID: String
@@ -251,7 +259,7 @@ struct ReliableDeliveryTests {
         server.onConnection { socket in socket.join("r") }
         var offsets: [String] = []
         for index in 1...4 { offsets.append(try await server.to("r").reliable.emit("said", index)) }
-        let member = try await connect(server, user: nil, device: nil)
+        let member = try await connected(server, user: nil, device: nil)
         try await member.receive(#"21["parley:history",{"room":"r","after":"\#(offsets[0])"}]"#)
         let page = try await historyAnswer(member, ackID: 1)
         #expect(page.reset)
