@@ -97,6 +97,7 @@ let package = Package(
             name: "ParleyClient",
             dependencies: [
                 "ParleyProtocol",
+                "ParleyStore",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -7,9 +7,27 @@ public struct ClientEvent: Sendable {
     public let name: String
     /// The arguments (the name excluded).
     public let arguments: SocketArguments
+    /// The message id of a reliable per-user message (`Protocol/reliable.md` § 3.2), whose
+    /// marker the client took out of ``arguments``. The client acknowledges such a message
+    /// itself once the handler returned, and drops repeats of it.
+    public let reliableID: String?
+    /// The room of a room message with a history offset (live, or from
+    /// ``ClientSocket/history(room:limit:)``).
+    public let room: String?
+    /// The offset of a room message in its room's history (`Protocol/reliable.md` § 4).
+    public let roomOffset: String?
     let reply: ClientAckReply?
 
-    /// Whether the server waits for an acknowledgement.
+    init(name: String, arguments: SocketArguments, reply: ClientAckReply?, reliableID: String? = nil, room: String? = nil, roomOffset: String? = nil) {
+        self.name = name
+        self.arguments = arguments
+        self.reply = reply
+        self.reliableID = reliableID
+        self.room = room
+        self.roomOffset = roomOffset
+    }
+
+    /// Whether the server waits for an acknowledgement from the application.
     public var expectsAck: Bool { reply != nil }
 
     /// Decodes the argument at `index`.

@@ -16,7 +16,9 @@ public final class ClientSocket: Sendable {
     public let namespace: String
     let manager: SocketManager
     let auth: ClientAuth
-    let state = Mutex(ClientSocketState())
+    let state: Mutex<ClientSocketState>
+    /// Reads, once, the outbox items a previous run left for this namespace.
+    let outboxLoad = AsyncOnce<Void>()
     /// Every event from the server, for `for await` users. Keeps the newest 1 000 events
     /// when nobody reads.
     public let events: AsyncStream<ClientEvent>
@@ -26,6 +28,16 @@ public final class ClientSocket: Sendable {
         self.namespace = namespace
         self.auth = auth
         self.manager = manager
+        var initial = ClientSocketState()
+        if let reliability = manager.reliable?.configuration {
+            initial.reliable = ReliableSocketState(outbox: OutboxStateMachine(
+                namespace: namespace,
+                window: reliability.window,
+                retryDelay: reliability.retryDelay,
+                maximumRetryDelay: reliability.maximumRetryDelay
+            ))
+        }
+        state = Mutex(initial)
         (events, eventSink) = AsyncStream.makeStream(of: ClientEvent.self, bufferingPolicy: .bufferingNewest(1_000))
     }
 
@@ -187,4 +199,7 @@ struct ClientSocketState: Sendable {
     var connectHandlers: [@Sendable () -> Void] = []
     var disconnectHandlers: [@Sendable (ClientCloseReason) -> Void] = []
     var connectErrorHandlers: [@Sendable (ConnectRefusedError) -> Void] = []
+    /// The outbox and room positions (`Protocol/reliable.md` § 6); unused without
+    /// ``SocketClientConfiguration/reliable``.
+    var reliable = ReliableSocketState(outbox: OutboxStateMachine(namespace: "/"))
 }

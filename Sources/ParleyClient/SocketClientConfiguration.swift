@@ -52,6 +52,10 @@ public struct SocketClientConfiguration: Sendable {
     /// TLS settings for `https` / `wss` (trust roots, client certificate) on both transports;
     /// `nil` uses the system's trust roots.
     public var tlsConfiguration: TLSConfiguration?
+    /// Reliable delivery (`Protocol/reliable.md` § 6): the store and limits of the durable
+    /// outbox, inbound de-duplication and room positions; `nil` (the default) for none. With
+    /// it, every CONNECT carries the store's `deviceId`.
+    public var reliable: ClientReliability?
 
     /// Creates the default configuration.
     public init() {}

@@ -30,6 +30,8 @@ public final class SocketManager: Service, Sendable {
     let httpConfiguration: HTTPClient.Configuration
     let connector: WebSocketConnector
     let logger: Logger
+    /// Reliable delivery, when configured.
+    let reliable: ClientReliableRuntime?
     let state = Mutex(ManagerState())
 
     struct ManagerState: Sendable {
@@ -71,6 +73,7 @@ public final class SocketManager: Service, Sendable {
         self.httpConfiguration = httpConfiguration
         self.connector = WebSocketConnector(endpoint: endpoint, headers: configuration.headers, tlsConfiguration: configuration.tlsConfiguration, group: eventLoopGroup, maxFrameSize: 64 << 20)
         self.logger = logger
+        self.reliable = configuration.reliable.map(ClientReliableRuntime.init)
     }
 
     /// The socket for `namespace` (one per namespace; asking again returns the same one).
@@ -194,7 +197,7 @@ public final class SocketManager: Service, Sendable {
                     case .text(let text): packet = try decoder.textReceived(text)
                     case .binary(let bytes): packet = try decoder.binaryReceived(bytes)
                     }
-                    if let packet { state.withLock { $0.sockets[packet.namespace] }?.packetReceived(packet) }
+                    if let packet { await state.withLock { $0.sockets[packet.namespace] }?.packetReceived(packet) }
                 } catch {
                     await connection.finish(ClientCloseReason(.parseError, detail: error.description))
                 }
