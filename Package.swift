@@ -26,6 +26,7 @@ let package = Package(
         .executable(name: "StoreBench", targets: ["StoreBench"]),
         .executable(name: "RecoveryBench", targets: ["RecoveryBench"]),
         .executable(name: "ReliableBench", targets: ["ReliableBench"]),
+        .executable(name: "ReliableChaos", targets: ["ReliableChaos"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
@@ -243,6 +244,23 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Samples/ReliableBench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ReliableChaos",
+            dependencies: [
+                "Parley",
+                "ParleySQLite",
+                "ParleyClient",
+                "ParleyProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Samples/ReliableChaos",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
 import Parley
 import ParleySQLite
 import ServiceLifecycle
@@ -14,6 +15,7 @@ struct ChaosServer: AsyncParsableCommand {
     @Option(help: "Port on 127.0.0.1; 0 picks a free one.") var port = 0
     @Option(help: "The SQLite file of reliable delivery.") var store: String
     @Option(help: "Log level.") var logLevel = "warning"
+    @Option(help: "Milliseconds each `send` handler waits after queueing its message and before answering (a crash then falls between the two).") var handlerDelay = 0
 
     struct Send: Decodable {
         var to: String
@@ -45,10 +47,12 @@ struct ChaosServer: AsyncParsableCommand {
             guard let user = try handshake.auth(as: Auth.self)?.user else { throw ConnectError("no user") }
             handshake.identify(user: user)
         }
+        let delay = Duration.milliseconds(handlerDelay)
         server.onConnection { socket in
             socket.on("send", answer: { event -> [String: String] in
                 let request = try event.argument(0, as: Send.self)
                 let id = try await socket.namespace.user(request.to).reliable.emit("msg", Forwarded(from: socket.user ?? "", seq: request.seq))
+                if delay > .zero { try await Task.sleep(for: delay) }
                 return ["id": id]
             })
         }

@@ -12,18 +12,20 @@ extension ClientSocket {
     /// arrive, by the manager's receiving task, which waits for the store each time.
     func reliableEventReceived(_ name: String, _ arguments: SocketArguments, marker: ReliableMarker, ackID: UInt64?, runtime: ClientReliableRuntime) async {
         if let id = marker.id {
-            let isNew: Bool
+            // Passed on, then recorded, then acknowledged: a process that dies in between gets
+            // the message again rather than losing it (`Protocol/reliable.md` § 6.2).
             do {
-                isNew = try await runtime.store.recordReceived(id, namespace: namespace, keeping: runtime.configuration.deduplicationWindow)
+                if try await runtime.store.hasReceived(id, namespace: namespace) {
+                    state.withLock { $0.reliable.repeatsDropped += 1 }
+                    skip(arguments)
+                } else {
+                    deliver(ClientEvent(name: name, arguments: arguments, reply: nil, reliableID: id))
+                    _ = try await runtime.store.recordReceived(id, namespace: namespace, keeping: runtime.configuration.deduplicationWindow)
+                }
             } catch {
                 // Not acknowledged: the server delivers it again on the next connection.
                 manager.logger.error("could not record a received message id", metadata: ["parley.nsp": "\(namespace)", "parley.id": "\(id)", "parley.error": "\(error)"])
                 return
-            }
-            if isNew {
-                deliver(ClientEvent(name: name, arguments: arguments, reply: nil, reliableID: id))
-            } else {
-                skip(arguments)
             }
             if let ackID {
                 // `[]` always encodes.
@@ -42,6 +44,10 @@ extension ClientSocket {
         }
         deliver(ClientEvent(name: name, arguments: arguments, reply: reply))
     }
+
+    /// How many reliable messages this socket dropped as repeats of ones already passed on
+    /// (`Protocol/reliable.md` § 6.2), since it was created.
+    public var repeatsDropped: Int { state.withLock { $0.reliable.repeatsDropped } }
 
     /// The offset remembered for `room`: read from the store once, then kept.
     ///

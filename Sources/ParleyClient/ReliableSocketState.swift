@@ -12,6 +12,8 @@ struct ReliableSocketState: Sendable {
     var timer: (at: ContinuousClock.Instant, scheduled: Scheduled<Void>)?
     /// Room offsets known in this run (read from the store or set since), by room.
     var roomPositions: [String: String] = [:]
+    /// Messages with an id already passed on, dropped as repeats.
+    var repeatsDropped = 0
 
     init(outbox: OutboxStateMachine) {
         self.outbox = outbox

@@ -138,6 +138,15 @@ public final class SQLiteClientReliableStore: ClientReliableStore {
         }
     }
 
+    public func hasReceived(_ id: String, namespace: String) async throws -> Bool {
+        try await read("hasReceived") { db in
+            try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM received WHERE namespace = ? AND message_id = ?)"),
+                arguments: [namespace, id]
+            ) ?? false
+        }
+    }
+
     public func roomPosition(namespace: String, room: String) async throws -> String? {
         try await read("roomPosition") { db in
             try String.fetchOne(

@@ -41,6 +41,9 @@ public protocol ClientReliableStore: Sendable {
     /// - Returns: whether the id was new (not among the ids kept).
     func recordReceived(_ id: String, namespace: String, keeping: Int) async throws -> Bool
 
+    /// Whether the message `id` of `namespace` is among the ids kept.
+    func hasReceived(_ id: String, namespace: String) async throws -> Bool
+
     /// The offset remembered for `room` of `namespace`, if any.
     func roomPosition(namespace: String, room: String) async throws -> String?
 

@@ -67,6 +67,10 @@ public final class InMemoryClientReliableStore: ClientReliableStore {
         }
     }
 
+    public func hasReceived(_ id: String, namespace: String) async throws -> Bool {
+        try withOpenState("hasReceived") { state in state.received[namespace]?.ids.contains(id) ?? false }
+    }
+
     public func roomPosition(namespace: String, room: String) async throws -> String? {
         try withOpenState("roomPosition") { state in state.positions[namespace]?[room] }
     }

@@ -14,6 +14,17 @@ public func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool)
 }
 
 /// A weak reference, to observe that an object is freed.
+/// Whether the async `condition` comes to hold within `timeout`, checked every 10 ms (a
+/// condition that throws counts as not holding).
+public func eventuallyAsync(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while ContinuousClock.now < deadline {
+        if (try? await condition()) == true { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return (try? await condition()) == true
+}
+
 public struct Weak<Object: AnyObject>: @unchecked Sendable {
     // @unchecked: only read to test for nil, from the test's own task.
     public weak var object: Object?

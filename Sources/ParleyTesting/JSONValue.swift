@@ -43,6 +43,12 @@ public enum JSONValue: Sendable, Equatable, Decodable, CustomStringConvertible, 
         return nil
     }
 
+    /// The value of a number; `nil` for another kind of value.
+    public var number: Double? {
+        if case .number(let value) = self { return value }
+        return nil
+    }
+
     /// The elements of an array; `nil` for another kind of value.
     public var array: [JSONValue]? {
         if case .array(let value) = self { return value }

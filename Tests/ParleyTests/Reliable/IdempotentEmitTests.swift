@@ -73,7 +73,7 @@ struct IdempotentEmitTests {
             try await client.receive(#"2\#(index)["send","m\#(index)",{"parley":{"key":"d.\#(index)"}}]"#)
         }
         _ = try await delivery.read(client) { packets in packets.filter { $0.hasPrefix("3") }.count >= 20 }
-        let receiver = try await delivery.connected(server, user: "to", device: nil)
+        let receiver = try await delivery.connect(server, user: "to", device: nil)
         var texts: [String] = []
         while texts.count < 20 {
             let messages = delivery.delivered(try await delivery.read(receiver) { !delivery.delivered($0).isEmpty })

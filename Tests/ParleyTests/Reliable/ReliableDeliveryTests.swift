@@ -302,13 +302,3 @@ struct ReliableDeliveryTests {
         )
     }
 }
-
-/// Whether `condition` comes to hold within `timeout`, checked every 10 ms.
-func eventuallyAsync(timeout: Duration = .seconds(5), _ condition: @Sendable () async throws -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if (try? await condition()) == true { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return false
-}
