@@ -18,14 +18,14 @@ struct ChatReply: Decodable, Sendable {
     let nick: String?
     let room: String?
     let members: [String]?
-    let id: Int?
+    /// The message's offset in the room's history.
+    let id: String?
     /// Milliseconds since 1970.
     let time: Int64?
 }
 
 /// `message` from another member of the room.
 struct IncomingMessage: Decodable, Sendable {
-    let id: Int
     let room: String
     let from: String
     let text: String
