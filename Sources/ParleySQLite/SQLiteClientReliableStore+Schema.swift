@@ -55,41 +55,6 @@ extension SQLiteClientReliableStore {
         return ClientReliableStoreState(deviceID: deviceID, lastOutboxSequence: UInt64(bitPattern: last))
     }
 
-    /// Refuses, without writing to it, a file this version must not use.
-    func checkExistingFile() throws(StoreError) {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        guard let size = attributes?[.size] as? NSNumber, size.intValue > 0 else { return }
-        var grdbConfiguration = GRDB.Configuration()
-        grdbConfiguration.readonly = true
-        grdbConfiguration.busyMode = .timeout(configuration.busyTimeout.timeInterval)
-        let verdict: StoreError?
-        do {
-            let queue = try DatabaseQueue(path: path, configuration: grdbConfiguration)
-            defer { try? queue.close() } // best effort: nothing was written
-            verdict = try queue.read { [path] db in try Self.refusal(db, path: path) }
-        } catch {
-            throw StoreError(opening: error, path: path)
-        }
-        if let verdict { throw verdict }
-    }
-
-    private static func refusal(_ db: Database, path: String) throws -> StoreError? {
-        let applied = try migrator.appliedIdentifiers(db)
-        let known = Set(migrator.migrations)
-        if !applied.isEmpty, applied.isDisjoint(with: known) {
-            return StoreError(.corrupt, path: path, detail: "an SQLite database that is not a client store (migrations \(applied.sorted()))")
-        }
-        let unknown = applied.subtracting(known)
-        if !unknown.isEmpty {
-            return StoreError(.newerSchema, path: path, detail: "unknown migrations \(unknown.sorted()); this version knows \(migrator.migrations)")
-        }
-        let objects = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'") ?? 0
-        if applied.isEmpty, objects > 0 {
-            return StoreError(.corrupt, path: path, detail: "an SQLite database that is not a client store")
-        }
-        return nil
-    }
-
     /// The blob of outbox attachments (``ColumnCoding``'s format); `nil` when there is none.
     static func encodeAttachments(_ attachments: [[UInt8]]) -> Data? {
         ColumnCoding.encodeAttachments(attachments.map { ByteBuffer(bytes: $0) })

@@ -20,12 +20,12 @@ public final class SQLiteClientReliableStore: ClientReliableStore {
     /// Settings of the store.
     public struct Configuration: Sendable {
         /// What an added outbox item survives.
-        public var durability: SQLiteRecoveryStore.Durability
+        public var durability: SQLiteDurability
         /// How long a statement waits for a lock held by another connection before it fails.
         public var busyTimeout: Duration
 
         /// Creates a configuration.
-        public init(durability: SQLiteRecoveryStore.Durability = .normal, busyTimeout: Duration = .seconds(5)) {
+        public init(durability: SQLiteDurability = .normal, busyTimeout: Duration = .seconds(5)) {
             self.durability = durability
             self.busyTimeout = busyTimeout
         }
@@ -35,9 +35,8 @@ public final class SQLiteClientReliableStore: ClientReliableStore {
     public let path: String
     /// The settings.
     public let configuration: Configuration
-    /// `nil` before ``open()`` and after ``close()``.
-    private let pool = Mutex<DatabasePool?>(nil)
-    private let lock = Mutex<FileLock?>(nil)
+    /// The file, its connections and its lock.
+    private let file: StoreFile
 
     /// Creates a store for the file at `path`; nothing is read or written before ``open()``.
     ///
@@ -47,6 +46,12 @@ public final class SQLiteClientReliableStore: ClientReliableStore {
     public init(path: String, configuration: Configuration = .init()) {
         self.path = path
         self.configuration = configuration
+        file = StoreFile(path: path, options: .init(
+            kind: "client store",
+            migrator: Self.migrator,
+            durability: configuration.durability,
+            busyTimeout: configuration.busyTimeout
+        ))
     }
 
     /// Opens the file, creating or migrating it; a new file gets a new device id.
@@ -55,12 +60,7 @@ public final class SQLiteClientReliableStore: ClientReliableStore {
     ///   (not a client store, or damaged), ``StoreError/Code/newerSchema`` or
     ///   ``StoreError/Code/inUse`` (another process, or another open store, has the file).
     public func open() async throws -> ClientReliableStoreState {
-        let pool = try self.pool.withLock { pool throws(StoreError) -> DatabasePool in
-            if let pool { return pool }
-            let opened = try makePool()
-            pool = opened
-            return opened
-        }
+        let pool = try file.open()
         do {
             return try await pool.write { db in try Self.readState(db) }
         } catch {
@@ -72,13 +72,7 @@ public final class SQLiteClientReliableStore: ClientReliableStore {
     ///
     /// - Throws: ``StoreError`` when the connections cannot be closed.
     public func close() async throws {
-        guard let pool = pool.withLock({ pool in defer { pool = nil }; return pool }) else { return }
-        defer { lock.withLock { $0 = nil } }
-        do {
-            try pool.close()
-        } catch {
-            throw StoreError(operating: error, path: path)
-        }
+        try file.close()
     }
 
     public func addToOutbox(_ item: ClientOutboxItem) async throws {
@@ -164,75 +158,10 @@ public final class SQLiteClientReliableStore: ClientReliableStore {
     }
 
     private func write<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        let pool = try openPool(operation)
-        do {
-            return try await pool.write(body)
-        } catch {
-            throw StoreError(operating: error, path: path)
-        }
+        try await file.withPool(operation) { pool in try await pool.write(body) }
     }
 
     private func read<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        let pool = try openPool(operation)
-        do {
-            return try await pool.read(body)
-        } catch {
-            throw StoreError(operating: error, path: path)
-        }
-    }
-
-    private func openPool(_ operation: String) throws(StoreError) -> DatabasePool {
-        guard let pool = pool.withLock({ $0 }) else {
-            throw StoreError(.notOpen, path: path, detail: "\(operation) before open or after close")
-        }
-        return pool
-    }
-
-    /// Opens the connections after checking, read-only, that the file may be used.
-    private func makePool() throws(StoreError) -> DatabasePool {
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw StoreError(.cannotOpen, path: path, detail: "cannot create the folder: \(error)")
-        }
-        try lock.withLock { lock throws(StoreError) in
-            guard lock == nil else { return }
-            do throws(StoreError) {
-                lock = try FileLock(path: path + ".lock")
-            } catch {
-                guard error.code == .inUse else { throw error }
-                throw StoreError(.inUse, path: error.path, detail: "another process, or another open store, has this client store open")
-            }
-        }
-        do {
-            return try openCheckedPool()
-        } catch {
-            lock.withLock { $0 = nil }
-            throw error
-        }
-    }
-
-    private func openCheckedPool() throws(StoreError) -> DatabasePool {
-        try checkExistingFile()
-        var grdbConfiguration = GRDB.Configuration()
-        grdbConfiguration.label = "parley.client-store"
-        grdbConfiguration.busyMode = .timeout(configuration.busyTimeout.timeInterval)
-        let pool: DatabasePool
-        do {
-            pool = try DatabasePool(path: path, configuration: grdbConfiguration)
-        } catch {
-            throw StoreError(opening: error, path: path)
-        }
-        do {
-            if configuration.durability == .full {
-                try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
-            }
-            try Self.migrator.migrate(pool)
-            return pool
-        } catch {
-            try? pool.close() // best effort: the open already failed
-            throw StoreError(opening: error, path: path)
-        }
+        try await file.withPool(operation) { pool in try await pool.read(body) }
     }
 }

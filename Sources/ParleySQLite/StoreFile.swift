@@ -97,6 +97,17 @@ final class StoreFile: Sendable {
         try lock.withLock { lock throws(StoreError) in
             if lock == nil { lock = try FileLock(path: path + ".lock") }
         }
+        do {
+            return try openCheckedPool()
+        } catch {
+            // A file refused or failing to open is not held: another store may use it.
+            lock.withLock { $0 = nil }
+            throw error
+        }
+    }
+
+    /// Opens the connections of a file whose lock is held.
+    private func openCheckedPool() throws(StoreError) -> DatabasePool {
         try checkExistingFile()
         var grdbConfiguration = GRDB.Configuration()
         grdbConfiguration.label = "parley.store"
