@@ -64,8 +64,9 @@ extension Socket {
         )
     }
 
-    /// Registers `complete` for the ack `id`, failing it with ``AckTimeout`` after `timeout`.
-    func expectAck(_ id: UInt64, timeout: Duration, complete: @escaping @Sendable (Result<SocketArguments, any Error>) -> Void) {
+    /// Registers `complete` for the ack `id`, failing it with ``AckTimeout`` after `timeout`
+    /// (never when `nil`: it waits as long as the socket is connected).
+    func expectAck(_ id: UInt64, timeout: Duration?, complete: @escaping @Sendable (Result<SocketArguments, any Error>) -> Void) {
         let connected = state.withLock { state in
             guard state.connected else { return false }
             state.pendingAcks[id] = AckWaiter(complete: complete)
@@ -75,6 +76,7 @@ extension Socket {
             complete(.failure(SocketDisconnectedError(reason: SocketDisconnectReason(.transportClose))))
             return
         }
+        guard let timeout else { return }
         // Weak: a socket that left must not be kept alive by its unanswered acks' timers.
         let timer = transport.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [weak self] () -> Void in
             self?.takeAck(id)?.complete(.failure(AckTimeout()))

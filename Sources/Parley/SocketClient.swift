@@ -89,6 +89,18 @@ final class SocketClient: @unchecked Sendable {
     /// connection; past that the connection is closed, since its client sends faster than the
     /// application answers. Call on the connection's loop or from a handler.
     func spawn(_ work: @escaping @Sendable () async -> Void) {
+        guard reserveHandler() else { return }
+        let started = core.tasks.run { [self] in
+            await work()
+            releaseHandler()
+        }
+        if !started { releaseHandler() }
+    }
+
+    /// Counts one more piece of work in flight for this connection (see ``spawn(_:)``); past
+    /// the limit the connection is closed and `false` returned. Each `true` is paired with one
+    /// ``releaseHandler()``.
+    func reserveHandler() -> Bool {
         let limit = core.configuration.maxPendingHandlersPerConnection
         guard pendingHandlers.wrappingAdd(1, ordering: .relaxed).newValue <= limit else {
             pendingHandlers.wrappingSubtract(1, ordering: .relaxed)
@@ -99,13 +111,14 @@ final class SocketClient: @unchecked Sendable {
                     socketReason: SocketDisconnectReason(.forcedServerClose)
                 )
             }
-            return
+            return false
         }
-        let started = core.tasks.run { [self] in
-            await work()
-            pendingHandlers.wrappingSubtract(1, ordering: .relaxed)
-        }
-        if !started { pendingHandlers.wrappingSubtract(1, ordering: .relaxed) }
+        return true
+    }
+
+    /// Ends a piece of work counted by ``reserveHandler()``.
+    func releaseHandler() {
+        pendingHandlers.wrappingSubtract(1, ordering: .relaxed)
     }
 
     private func connect(_ packet: SocketPacket) {

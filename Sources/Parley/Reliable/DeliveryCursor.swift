@@ -149,12 +149,13 @@ final class DeliveryCursor: @unchecked Sendable {
 
     private func send(_ message: QueuedMessage) {
         let ackID = socket.namespace.nextAckID()
-        let id = ReliableMarker.position(epoch: log.epoch, message.sequence)
-        let packet = ReliableMarker.userPacket(message.message, id: id, namespace: socket.namespace.name, ackID: ackID)
+        let packet = ReliableMarker.userPacket(message.message, epoch: log.epoch, sequence: message.sequence, namespace: socket.namespace.name, ackID: ackID)
         inFlight.append((message.sequence, false))
         sentThrough = message.sequence
         let sequence = message.sequence
-        socket.expectAck(ackID, timeout: runtime.configuration.ackTimeout) { [weak self] result in
+        // No timer: the window slot is held until the ack comes or the connection ends (then
+        // the message goes out again on the device's next connection).
+        socket.expectAck(ackID, timeout: nil) { [weak self] result in
             guard case .success = result, let self else { return }
             if self.loop.inEventLoop {
                 self.acknowledged(sequence)

@@ -21,10 +21,11 @@ public struct ReliableDelivery: Sendable {
     public var maxMessageBytes: Int = 1 << 20
     /// The most messages a socket has unacknowledged; the next go out as acks come back.
     public var deliveryWindow: Int = 64
-    /// How long a delivered message may stay unacknowledged on one connection before the
-    /// server stops waiting for that ack (the message stays queued and goes out again on the
-    /// device's next connection).
-    public var ackTimeout: Duration = .seconds(600)
+    /// How long the server waits for a plain `on(_:_:)` handler to answer an event with an
+    /// idempotency key through `event.ack` before it answers `handler_failed`. (A delivered
+    /// message waits for its ack as long as the connection lasts: its window slot is held, and
+    /// an unacknowledged message goes out again on the device's next connection.)
+    public var handlerAnswerTimeout: Duration = .seconds(60)
     /// The most messages a room's history keeps; the oldest beyond it go.
     public var roomMaxMessages: Int = 10_000
     /// The most messages one history request returns.

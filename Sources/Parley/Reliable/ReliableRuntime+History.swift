@@ -23,12 +23,10 @@ extension ReliableRuntime {
             reply(socket, ackID: ackID, ReliableMarker.errorAnswer("bad_request", "expected {\"room\":…, \"after\"?:…, \"last\"?:…, \"limit\"?:…}"), attachments: [])
             return
         }
-        let started = tasks.run { [self] in
+        // Counted against the connection's handlers in flight (past the limit it is closed).
+        socket.client.spawn { [self] in
             let answer = await history(for: socket, request)
             reply(socket, ackID: ackID, answer, attachments: [])
-        }
-        if !started {
-            reply(socket, ackID: ackID, ReliableMarker.errorAnswer("store_failed", "the server is shutting down"), attachments: [])
         }
     }
 

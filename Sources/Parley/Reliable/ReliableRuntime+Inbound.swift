@@ -24,10 +24,14 @@ extension ReliableRuntime {
         case .invalid(let reason):
             if let ackID = packet.ackID { reply(socket, ackID: ackID, ReliableMarker.errorAnswer("bad_request", reason), attachments: []) }
         case .keyed(let key, let stripped):
+            // Waiting keyed events count against the connection's handlers in flight, so a
+            // client cannot queue them without bound.
+            guard socket.client.reserveHandler() else { return true }
             let attachments = packet.attachments
             let ackID = packet.ackID
             socket.keyedEvents.add({ [self] in
                 await handleKeyed(socket, name: name, key: key, payload: stripped, attachments: attachments, ackID: ackID)
+                socket.client.releaseHandler()
             }, on: tasks)
         }
         return true
@@ -183,7 +187,7 @@ extension ReliableRuntime {
             return .failed(code: "handler_failed", message: "the handler failed")
         }
         guard expectsAck else { return .answered(ByteBuffer(string: "[]"), []) }
-        guard let (json, binary) = await captured.wait(timeout: configuration.ackTimeout) else {
+        guard let (json, binary) = await captured.wait(timeout: configuration.handlerAnswerTimeout) else {
             return .failed(code: "handler_failed", message: "the handler did not answer")
         }
         return .answered(json, binary)

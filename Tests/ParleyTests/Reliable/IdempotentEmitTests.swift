@@ -86,6 +86,23 @@ struct IdempotentEmitTests {
         await server.shutdown()
     }
 
+    @Test func aClientQueueingKeyedEmitsFasterThanTheyAreAnsweredIsClosed() async throws {
+        let server = try await delivery.makeServer(server: { $0.maxPendingHandlersPerConnection = 4 })
+        server.onConnection { socket in
+            socket.on("slow", answer: { _ -> Bool in
+                try await Task.sleep(for: .seconds(60))  // cancelled by the shutdown
+                return true
+            })
+        }
+        let client = try await delivery.connected(server, user: "u", device: "d")
+        for index in 1...10 {
+            try await client.receive(#"2\#(index)["slow",{"parley":{"key":"d.\#(index)"}}]"#)
+        }
+        #expect(await eventually { client.closeReason != nil })
+        #expect(client.closeReason?.code == .forcedClose)
+        await server.shutdown()
+    }
+
     @Test func aRetryAfterARestartOfTheServerGetsTheFirstAnswer() async throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path) }

@@ -15,9 +15,14 @@ struct ReliableDeliveryTests {
     let loop = NIOAsyncTestingEventLoop()
 
     /// A server whose middleware names the user from the auth field `user`.
-    func makeServer(store: any ReliableStore = InMemoryReliableStore(), _ adjust: (inout ReliableDelivery) -> Void = { _ in }) async throws -> SocketServer {
+    func makeServer(
+        store: any ReliableStore = InMemoryReliableStore(),
+        _ adjust: (inout ReliableDelivery) -> Void = { _ in },
+        server configure: (inout SocketServerConfiguration) -> Void = { _ in }
+    ) async throws -> SocketServer {
         var configuration = SocketServerConfiguration()
         configuration.engine.address = .hostname("127.0.0.1", port: 0)
+        configure(&configuration)
         var reliable = ReliableDelivery(store: store)
         adjust(&reliable)
         configuration.reliableDelivery = reliable
