@@ -111,6 +111,14 @@ public enum SocketPayloadEncoder {
     ///
     /// - Throws: `EncodingError` when an argument cannot be encoded.
     public static func encode(name: String?, arguments: [any Encodable]) throws -> (payload: ByteBuffer, attachments: [ByteBuffer]) {
+        if arguments.isEmpty {
+            // An ack without arguments, an event without them: no encoder needed.
+            var payload = ByteBuffer()
+            payload.writeStaticString("[")
+            if let name { payload.writeJSONString(name) }
+            payload.writeStaticString("]")
+            return (payload, [])
+        }
         let collector = AttachmentCollector()
         let encoder = JSONEncoder()
         // Sorted keys make the bytes of one value the same every time (tests, caches, dedup).
