@@ -18,6 +18,7 @@ struct DrainBench: AsyncParsableCommand {
     @Option(help: "Messages pending per device.") var pending = 100
     @Option(help: "Delivery window per socket.") var window = 64
     @Option(help: "Client event-loop threads.") var threads = 1
+    @Flag(help: "Run the clients in a child process, and report the server process's CPU time per message.") var separateClients = false
 
     func run() async throws {
         let (store, directory) = try options.makeStore()
@@ -44,6 +45,11 @@ struct DrainBench: AsyncParsableCommand {
         }
         report("queued \(total) messages for \(devices) users")
 
+        if separateClients {
+            try await drainFromChildProcess(server: server, port: port, total: total)
+            await server.shutdown()
+            return
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var logger = Logger(label: "reliable-bench.drain")
         logger.logLevel = .critical
@@ -89,5 +95,80 @@ struct DrainBench: AsyncParsableCommand {
                       Double(count) / delivered.seconds, emptied.seconds))
         await server.shutdown()
         try await group.shutdownGracefully()
+    }
+}
+
+extension DrainBench {
+    /// The drain with the clients in a child process (`drain-clients`): this process is then
+    /// only the server, and its CPU time over the drain is the server's cost.
+    private func drainFromChildProcess(server: SocketServer, port: Int, total: Int) async throws {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        child.arguments = ["drain-clients", "--port", String(port), "--devices", String(devices), "--expect", String(total), "--threads", String(threads)]
+        let cpuBefore = ProcessCPU.seconds()
+        let started = ContinuousClock.now
+        try child.run()
+        // Blocking wait off the cooperative pool.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                child.waitUntilExit()
+                continuation.resume()
+            }
+        }
+        let delivered = ContinuousClock.now - started
+        var emptied = delivered
+        for _ in 0..<5_000 {
+            if try await server.user("user-\(devices - 1)").queueState().messages == 0 { emptied = ContinuousClock.now - started; break }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        let cpu = ProcessCPU.seconds() - cpuBefore
+        report(String(format: "drain (clients in a child process): %d devices x %d pending (window %d, %@): %d messages received and acknowledged in %.2f s = %.0f messages/s; last queue empty after %.2f s; server process CPU %.2f s = %.1f µs per message (%.0f messages per server CPU second); child exit %d",
+                      devices, pending, window, options.inMemory ? "in memory" : "SQLite", total, delivered.seconds, Double(total) / delivered.seconds,
+                      emptied.seconds, cpu, cpu * 1e6 / Double(total), Double(total) / cpu, child.terminationStatus))
+    }
+}
+
+/// `ReliableBench drain-clients`: the clients of `drain --separate-clients`.
+struct DrainClients: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "drain-clients", abstract: "The clients of `drain --separate-clients` (started by it).")
+
+    @Option var port: Int
+    @Option var devices: Int
+    @Option var expect: Int
+    @Option var threads = 1
+
+    func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        var logger = Logger(label: "reliable-bench.drain-clients")
+        logger.logLevel = .critical
+        var configuration = SocketClientConfiguration()
+        configuration.transports = .webSocketOnly
+        let received = Atomic<Int>(0)
+        let managers = try (0..<devices).map { index in
+            let manager = try SocketManager(url: "http://127.0.0.1:\(port)", configuration: configuration, eventLoopGroup: group, logger: logger)
+            let socket = manager.socket("/", auth: .value(["user": "user-\(index)", "deviceId": "device"]))
+            socket.on("msg") { event in
+                try event.ack()
+                received.wrappingAdd(1, ordering: .relaxed)
+            }
+            return manager
+        }
+        let deadline = ContinuousClock.now.advanced(by: .seconds(120))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for manager in managers { tasks.addTask { try await manager.run() } }
+            while received.load(ordering: .relaxed) < expect, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+            for manager in managers { await manager.disconnect() }
+            try await tasks.waitForAll()
+        }
+        try await group.shutdownGracefully()
+    }
+}
+
+/// CPU time of this process (user and system, every thread).
+enum ProcessCPU {
+    static func seconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 }

@@ -13,7 +13,7 @@ import ParleyStore
 struct ReliableBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Reliable delivery: persisted emits per second, drain on reconnect, emit-to-ack latency.",
-        subcommands: [PersistBench.self, DrainBench.self, LatencyBench.self]
+        subcommands: [PersistBench.self, DrainBench.self, DrainClients.self, LatencyBench.self]
     )
 }
 
