@@ -11,18 +11,16 @@ extension RecoveryLog {
     /// ``finish()`` once nothing more will be queued, so that a shutdown commits what the
     /// closing sessions saved. Then the store is closed.
     public func run() async {
-        await withDiscardingTaskGroup { group in
-            group.addTask { await self.trimLoop() }
-            await self.writeLoop()
-            group.cancelAll()
-        }
         // The log opened the store; once everything is committed it releases it (an SQLite
         // file is then free for the next process).
-        do {
-            try await store.close()
-        } catch {
-            logger.error("recovery store did not close cleanly", metadata: ["parley.error": "\(error)"])
-        }
+        await StoreWriter.run(
+            write: { await self.writeLoop() },
+            trim: { await self.trimNow() },
+            trimInterval: configuration.trimInterval,
+            close: { try await self.store.close() },
+            what: "recovery store",
+            logger: logger
+        )
     }
 
     /// Lets ``run()`` return once what is pending is committed.
@@ -104,17 +102,6 @@ extension RecoveryLog {
                 }
                 if resumeNow { continuation.resume() }
             }
-        }
-    }
-
-    private func trimLoop() async {
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: configuration.trimInterval)
-            } catch {
-                return
-            }
-            await trimNow()
         }
     }
 

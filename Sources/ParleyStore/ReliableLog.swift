@@ -155,16 +155,14 @@ public final class ReliableLog: Sendable {
     ///
     /// Cancellation stops retention but not the writer: the owner calls ``finish()``.
     public func run() async {
-        await withDiscardingTaskGroup { group in
-            group.addTask { await self.trimLoop() }
-            await self.writeLoop()
-            group.cancelAll()
-        }
-        do {
-            try await store.close()
-        } catch {
-            logger.error("reliable store did not close cleanly", metadata: ["parley.error": "\(error)"])
-        }
+        await StoreWriter.run(
+            write: { await self.writeLoop() },
+            trim: { _ = await self.trimNow() },
+            trimInterval: configuration.trimInterval,
+            close: { try await self.store.close() },
+            what: "reliable store",
+            logger: logger
+        )
     }
 
     /// Lets ``run()`` return once what is pending is committed; later operations are refused.
@@ -226,17 +224,6 @@ public final class ReliableLog: Sendable {
                 }
                 if resumeNow { continuation.resume() }
             }
-        }
-    }
-
-    private func trimLoop() async {
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: configuration.trimInterval)
-            } catch {
-                return
-            }
-            await trimNow()
         }
     }
 

@@ -20,6 +20,10 @@ struct ClientRecoveryTests {
         var configuration = SocketServerConfiguration()
         configuration.engine.address = .hostname("127.0.0.1", port: 0)
         configuration.connectionStateRecovery = ConnectionStateRecovery()
+        // A cut that falls between two long-polls is only noticed by the heartbeat: keep it
+        // short, so that the server sees the socket gone within the wait below.
+        configuration.engine.pingInterval = .milliseconds(500)
+        configuration.engine.pingTimeout = .milliseconds(1_000)
         let server = SocketServer(configuration: configuration)
         server.onConnection { socket in
             if !socket.recovered { socket.join("room") }
