@@ -244,6 +244,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Samples/ReliableBench",
+            exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
