@@ -172,6 +172,9 @@ extension ReliableRuntime {
                 let result = try await ReliableOrigin.$current.withValue(origin) { try await answering(event) }
                 let (json, binary) = try SocketPayloadEncoder.encode(name: nil, arguments: [result])
                 return .answered(json, binary)
+            } catch is CancellationError {
+                // The server is shutting down: the client retries on its next connection.
+                return .failed(code: "store_failed", message: "the server is shutting down")
             } catch {
                 logger.error("event handler failed", metadata: ["parley.event": "\(name)", "parley.error": "\(error)"])
                 return .failed(code: "handler_failed", message: "the handler failed")
