@@ -87,11 +87,17 @@ final class HandlerTasks: Sendable {
         guard accepted else { return }
         await withDiscardingTaskGroup { group in
             while true {
-                let (batch, closed) = state.withLockedValue { state in
-                    defer { state.queue.removeAll() }
-                    return (state.queue, state.closed)
+                // The batch is let go before waiting (its own scope): its closures, and what
+                // they capture, must not live until the next piece of work arrives.
+                let closed: Bool
+                do {
+                    let (batch, isClosed) = state.withLockedValue { state in
+                        defer { state.queue.removeAll() }
+                        return (state.queue, state.closed)
+                    }
+                    for work in batch { group.addTask(operation: work) }
+                    closed = isClosed
                 }
-                for work in batch { group.addTask(operation: work) }
                 if closed { break }
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let now = state.withLockedValue { state -> Bool in

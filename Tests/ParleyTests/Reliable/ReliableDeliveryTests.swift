@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 @testable import Parley
@@ -140,6 +141,21 @@ struct ReliableDeliveryTests {
         let third = try await connect(server, user: "carol", device: "tab")
         try await Task.sleep(for: .milliseconds(100))
         #expect(delivered(await third.takeSent()).isEmpty)
+        await server.shutdown()
+    }
+
+    @Test func aSocketCutWithMessagesUnacknowledgedIsFreedWithItsDelivery() async throws {
+        let server = try await makeServer { $0.deliveryWindow = 8 }
+        let sockets = NIOLockedValueBox<[Weak<Socket>]>([])
+        server.onConnection { socket in sockets.withLockedValue { $0.append(Weak(socket)) } }
+        for index in 0..<50 { try await server.user("gone").reliable.emit("n", index) }
+        // A client that reads a window of messages and never acknowledges one, then vanishes.
+        let client = try await connect(server, user: "gone", device: "d")
+        #expect(delivered(try await read(client) { delivered($0).count >= 8 }).count == 8)
+        try await client.drop()
+        #expect(await eventually { sockets.withLockedValue { $0.allSatisfy { $0.object == nil } } })
+        // Nothing was lost: the next connection of the device gets them all again.
+        #expect(try await server.user("gone").queueState().messages == 50)
         await server.shutdown()
     }
 
