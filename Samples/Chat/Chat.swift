@@ -20,7 +20,7 @@ struct Chat: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one.")
     var port = 3000
 
-    @Option(help: "Path of the official socket.io.min.js, served at /socket.io/socket.io.min.js.")
+    @Option(help: "Path of the official socket.io.min.js, served at /socket.io/socket.io.min.js for the page's ?client=socketio (the page runs on parley.js otherwise).")
     var clientJS: String?
 
     @Option(help: "The SQLite file of connection state recovery (created if missing).")
@@ -34,6 +34,9 @@ struct Chat: AsyncParsableCommand {
 
     @Option(help: "Seconds a disconnected socket stays recoverable.")
     var maxDisconnectionDuration = 120
+
+    @Option(help: "Allowed CORS origin, for the page served from elsewhere (?server=URL); repeat for several, '*' for any. CORS is off without it.")
+    var corsOrigin: [String] = []
 
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level = .info
@@ -54,6 +57,9 @@ struct Chat: AsyncParsableCommand {
 
         var configuration = SocketServerConfiguration()
         configuration.engine.address = .hostname(host, port: port)
+        if !corsOrigin.isEmpty {
+            configuration.engine.cors = CORSConfiguration(allowedOrigins: corsOrigin.contains("*") ? .any : .list(corsOrigin))
+        }
         configuration.engine.staticFiles["/"] = StaticFile(
             contentType: "text/html; charset=utf-8",
             body: ByteBuffer(string: ChatPage.html)
@@ -65,7 +71,7 @@ struct Chat: AsyncParsableCommand {
                 body: ByteBuffer(bytes: bundle)
             )
         } else {
-            logger.notice("no --client-js given: the page will explain how to get socket.io.min.js")
+            logger.debug("no --client-js given: the page runs on parley.js only (?client=socketio explains how to get socket.io.min.js)")
         }
 
         if !noRecovery {

@@ -1,10 +1,13 @@
-/// The chat's single web page, served at `/`. It loads the official client from
-/// ``clientBundlePath`` and explains how to get it when that is missing.
+/// The chat's single web page, served at `/`. It runs on `parley.js`, which every Parley server
+/// serves at `/parley.js`; with `?client=socketio` it runs on the official client instead,
+/// loaded from ``clientBundlePath``, and explains how to get that file when it is missing.
 enum ChatPage {
     /// Where the page expects the official `socket.io.min.js`.
     static let clientBundlePath = "/socket.io/socket.io.min.js"
 
-    /// The page: `?transports=polling` (comma-separated) restricts the client's transports.
+    /// The page: `?transports=polling` (comma-separated) restricts the client's transports,
+    /// `?client=socketio` picks the official client, and `?server=URL` connects to a chat server
+    /// on another origin (a copy of the page served elsewhere; the server needs `--cors-origin`).
     static let html = #"""
     <!doctype html>
     <html lang="en">
@@ -49,11 +52,11 @@ enum ChatPage {
       #compose { display: flex; gap: 8px; padding: 8px 16px 12px; background: var(--card);
                  border-top: 1px solid var(--line); }
       #compose input { flex: 1; }
-      #help { margin: 16px; padding: 12px 16px; border-radius: 8px; background: #fff7ed;
+      .help { margin: 16px; padding: 12px 16px; border-radius: 8px; background: #fff7ed;
               border: 1px solid #fed7aa; }
-      #help p { margin: 6px 0; }
-      #help code { background: #ffedd5; padding: 1px 4px; border-radius: 4px; }
-      #help pre { margin: 0; padding: 8px 10px; border-radius: 6px; background: #ffedd5; overflow-x: auto; }
+      .help p { margin: 6px 0; }
+      .help code { background: #ffedd5; padding: 1px 4px; border-radius: 4px; }
+      .help pre { margin: 0; padding: 8px 10px; border-radius: 6px; background: #ffedd5; overflow-x: auto; }
     </style>
     </head>
     <body>
@@ -66,9 +69,14 @@ enum ChatPage {
       <form id="room-form"><input id="room" placeholder="room" value="lobby" maxlength="32" autocomplete="off"><button id="join">Join</button></form>
       <span id="members"></span>
     </div>
-    <div id="help" hidden>
+    <div id="parley-missing" class="help" hidden>
+      <strong>parley.js is missing.</strong>
+      <p>This page imports <code>/parley.js</code>, which a Parley server serves unless
+      <code>servesClientScript</code> is off.</p>
+    </div>
+    <div id="help" class="help" hidden>
       <strong>The Socket.IO client is missing.</strong>
-      <p>This page loads the official <code>socket.io.min.js</code> from
+      <p>With <code>?client=socketio</code> this page loads the official <code>socket.io.min.js</code> from
       <code>/socket.io/socket.io.min.js</code>, which the server serves when started with
       <code>--client-js PATH</code>. One way to get the file (it ships in the nicegui wheel on PyPI):</p>
       <pre>pip download --no-deps nicegui==3.18.0 -d /tmp/nicegui
@@ -78,11 +86,26 @@ enum ChatPage {
     <main id="scroller"><ul id="messages"></ul></main>
     <div id="typing"></div>
     <form id="compose"><input id="text" placeholder="Write a message… (/dm nick text for a direct message)" maxlength="2000" autocomplete="off" disabled><button id="send" disabled>Send</button></form>
-    <script src="/socket.io/socket.io.min.js"></script>
-    <script>
-    "use strict";
+    <script type="module">
     const $ = (id) => document.getElementById(id);
-    const chat = { nick: "", room: "", members: [], typers: new Map(), offsets: new Set(), dms: [] };
+    const params = new URLSearchParams(location.search);
+    // The client: parley.js by default, the official bundle with ?client=socketio. The page is
+    // the same for both; parley.js adds a durable outbox and de-duplication of direct messages.
+    const official = params.get("client") === "socketio";
+    const loadScript = (src) => new Promise((resolve) => {
+      const script = document.createElement("script");
+      script.src = src; script.onload = resolve; script.onerror = resolve;
+      document.head.append(script);
+    });
+    let io;
+    if (official) {
+      await loadScript("/socket.io/socket.io.min.js");
+      io = window.io;
+    } else {
+      io = await import("/parley.js").then((m) => m.io, () => undefined);
+    }
+    window.chatClient = official ? "socket.io" : "parley.js";
+    const chat = { nick: "", room: "", members: [], typers: new Map(), offsets: new Set(), dms: [], sentDMs: [] };
     window.chat = chat;
 
     function setStatus(text) { $("status").textContent = text; }
@@ -136,24 +159,31 @@ enum ChatPage {
 
     function setMembers(list) { chat.members = [...new Set(list)].sort(); showMembers(); }
 
-    if (typeof io === "undefined") {
-      $("help").hidden = false;
+    if (typeof io !== "function") {
+      $(official ? "help" : "parley-missing").hidden = false;
       setStatus("client missing");
       for (const b of document.querySelectorAll("button")) b.disabled = true;
     } else {
-      const transports = new URLSearchParams(location.search).get("transports");
-      // A stable device id and the nickname as user: direct messages wait for this user.
+      const transports = params.get("transports");
+      // The nickname is the user: direct messages wait for it. parley.js names the device
+      // itself (reliable: true); with the official client the page keeps a device id.
       let deviceId = localStorage.getItem("chat.device");
-      if (!deviceId) { deviceId = "web-" + Math.random().toString(36).slice(2, 10); localStorage.setItem("chat.device", deviceId); }
-      const auth = (cb) => cb(Object.assign({ deviceId }, localStorage.getItem("chat.nick") ? { user: localStorage.getItem("chat.nick") } : {}));
-      const socket = io(Object.assign({ auth }, transports ? { transports: transports.split(",") } : {}));
+      if (official && !deviceId) { deviceId = "web-" + Math.random().toString(36).slice(2, 10); localStorage.setItem("chat.device", deviceId); }
+      const auth = (cb) => cb(Object.assign(official ? { deviceId } : {}, localStorage.getItem("chat.nick") ? { user: localStorage.getItem("chat.nick") } : {}));
+      const socket = io(params.get("server") ?? undefined, Object.assign({ auth }, official ? {} : { reliable: true }, transports ? { transports: transports.split(",") } : {}));
       window.socket = socket;
 
       const showTransport = () => setStatus(`connected · ${socket.io.engine.transport.name}`);
       socket.io.on("open", () => { showTransport(); socket.io.engine.on("upgrade", showTransport); });
       socket.on("connect", showTransport);
-      socket.on("disconnect", (reason) => { setStatus(`disconnected (${reason})`); $("text").disabled = $("send").disabled = true; });
-      socket.on("connect_error", (err) => setStatus(`cannot connect: ${err.message}`));
+      // parley.js keeps what is sent while disconnected (direct messages in its durable outbox),
+      // so the page stays writable; the official client's page waits for the connection.
+      socket.on("disconnect", (reason) => {
+        setStatus(`disconnected (${reason})`);
+        if (official) $("text").disabled = $("send").disabled = true;
+      });
+      socket.on("connect_error", (err) => setStatus(`cannot connect: ${err.message}` + (official ? "" : " · direct messages wait in the outbox")));
+      $("nick").value = localStorage.getItem("chat.nick") ?? "";
 
       const setNick = (name) => socket.emit("nickname", name, (ack) => {
         if (!ack.ok) { addNotice(ack.error); return; }
@@ -186,14 +216,16 @@ enum ChatPage {
         if (chat.room) join(chat.room);
       });
       socket.on("message", (m, ...rest) => {
-        const offset = markerOf(rest).offset;
+        const offset = official ? markerOf(rest).offset : socket.delivery?.offset;
         if (m.room !== chat.room || chat.offsets.has(offset)) return;
         if (offset) chat.offsets.add(offset);
         addMessage(m.from, m.text, false, m.time).dataset.id = offset;
       });
       socket.on("dm", (m, ...rest) => {
+        // parley.js drops repeats and acknowledges by itself; the official client hands over
+        // the marker and an ack callback.
         const ack = rest.find((a) => typeof a === "function");
-        if (firstTimeDM(markerOf(rest).id)) {
+        if (!official || firstTimeDM(markerOf(rest).id)) {
           chat.dms.push(`${m.from}: ${m.text}`);
           addMessage(`${m.from} → you`, m.text, false, m.time, "dm");
         }
@@ -220,6 +252,30 @@ enum ChatPage {
         showTypers();
       });
 
+      // A direct message's bubble: "queued" while in the outbox, then the server's answer.
+      function showAnswer(li, err, ack) {
+        li.classList.remove("pending");
+        const meta = li.querySelector(".meta");
+        if (err || !ack.ok) { li.classList.add("failed"); meta.textContent = err ? (err.code ? err.message : "not delivered") : ack.error; return; }
+        li.dataset.id = ack.id;
+        meta.textContent = clock(ack.time);
+        chat.sentDMs.push(ack.id);
+      }
+      function showOutbound(li, key, answer) {
+        li.dataset.key = key;
+        li.querySelector(".meta").textContent = "queued";
+        answer.then((ack) => showAnswer(li, null, ack), (err) => showAnswer(li, err));
+      }
+      // Direct messages a previous visit of this page left in the outbox: shown as queued.
+      if (!official) {
+        socket.outbox().then((pending) => {
+          for (const { key, event, args, answer } of pending) {
+            if (event !== "dm") continue;
+            showOutbound(addMessage(`you → ${args[0].to}`, args[0].text, true, 0, "dm"), key, answer);
+          }
+        });
+      }
+
       $("nick-form").addEventListener("submit", (e) => { e.preventDefault(); setNick($("nick").value); });
       $("room-form").addEventListener("submit", (e) => { e.preventDefault(); join($("room").value); });
 
@@ -240,14 +296,16 @@ enum ChatPage {
         const direct = text.match(/^\/dm\s+(\S+)\s+(.+)$/);
         if (direct) {
           $("text").value = "";
-          const li = addMessage(`you → ${direct[1]}`, direct[2], true, 0, "dm");
-          socket.timeout(10000).emit("dm", { to: direct[1], text: direct[2] }, (err, ack) => {
-            li.classList.remove("pending");
-            const meta = li.querySelector(".meta");
-            if (err || !ack.ok) { li.classList.add("failed"); meta.textContent = err ? "not delivered" : ack.error; return; }
-            li.dataset.id = ack.id;
-            meta.textContent = clock(ack.time);
-          });
+          const request = { to: direct[1], text: direct[2] };
+          const li = addMessage(`you → ${request.to}`, request.text, true, 0, "dm");
+          if (!official) {
+            // Into the durable outbox first: it goes out (again) until the server answers,
+            // across reconnections and reloads of this page.
+            socket.emitReliable("dm", request).then(({ key, answer }) => showOutbound(li, key, answer),
+              (err) => showAnswer(li, err));
+            return;
+          }
+          socket.timeout(10000).emit("dm", request, (err, ack) => showAnswer(li, err, ack));
           return;
         }
         if (!text || !chat.room) return;

@@ -1,5 +1,6 @@
-"""The official Socket.IO browser client (socket.io.min.js 4.8.1) in headless Chromium,
-driving the Chat sample's own page.
+"""The Chat sample's own page in headless Chromium, on each of its clients: `parley.js`, which
+the server serves itself, and the official Socket.IO browser client (socket.io.min.js 4.8.1,
+`?client=socketio`).
 
 Two pages: one restricted to long-polling (`?transports=polling`), one with the client's
 defaults (polling, then the upgrade to WebSocket). They pick nicknames, join the same room,
@@ -111,20 +112,33 @@ def texts(driver, selector):
     )
 
 
-def test_two_browsers_chat_over_polling_and_websocket(chat_server_factory, official_client_js, open_page):
-    server = chat_server_factory("--client-js", official_client_js)
+PARLEY_JS = Path(__file__).resolve().parents[2] / "Sources" / "Parley" / "Resources" / "parley.js"
 
-    with urllib.request.urlopen(f"{server.url}socket.io/socket.io.min.js", timeout=TIMEOUT) as response:
-        assert response.status == 200
-        assert response.headers["Content-Type"] == "application/javascript"
-        assert response.read() == official_client_js.read_bytes()
 
-    polling = open_page(f"{server.url}?transports=polling")
-    default = open_page(server.url)
+@pytest.mark.parametrize("client", ["parley.js", "socket.io"])
+def test_two_browsers_chat_over_polling_and_websocket(client, chat_server_factory, official_client_js, open_page):
+    if client == "socket.io":
+        server = chat_server_factory("--client-js", official_client_js)
+        with urllib.request.urlopen(f"{server.url}socket.io/socket.io.min.js", timeout=TIMEOUT) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "application/javascript"
+            assert response.read() == official_client_js.read_bytes()
+        query = "?client=socketio&"
+    else:
+        # Nothing to download: the server serves its own client.
+        server = chat_server_factory()
+        with urllib.request.urlopen(f"{server.url}parley.js", timeout=TIMEOUT) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/javascript")
+            assert response.read() == PARLEY_JS.read_bytes()
+        query = "?"
+
+    polling = open_page(f"{server.url}{query}transports=polling")
+    default = open_page(f"{server.url}{query}".rstrip("?&"))
     pages = {"alice": polling, "bob": default}
 
     for nick, page in pages.items():
-        assert page.execute_script("return typeof io;") == "function", "the page did not load the bundle"
+        wait_for(page, f"window.chatClient === {client!r}", f"{nick}'s page loads {client}")
         # Connected, and the server's welcome (a guest nickname) arrived, so typing is safe.
         wait_for(page, "window.socket && window.socket.connected && window.chat.nick", f"{nick}'s page connects")
 
@@ -179,8 +193,8 @@ def test_two_browsers_chat_over_polling_and_websocket(chat_server_factory, offic
     assert "polling" in polling.find_element(By.ID, "status").text
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    assert polling.save_screenshot(str(SCREENSHOTS / "alice-polling.png"))
-    assert default.save_screenshot(str(SCREENSHOTS / "bob-websocket.png"))
+    assert polling.save_screenshot(str(SCREENSHOTS / f"{client}-alice-polling.png"))
+    assert default.save_screenshot(str(SCREENSHOTS / f"{client}-bob-websocket.png"))
 
 
 def test_page_explains_how_to_get_the_client_without_client_js(chat_server_factory, open_page):
@@ -190,7 +204,7 @@ def test_page_explains_how_to_get_the_client_without_client_js(chat_server_facto
         urllib.request.urlopen(f"{server.url}socket.io/socket.io.min.js", timeout=TIMEOUT)
     assert missing.value.code == 404
 
-    page = open_page(server.url)
+    page = open_page(f"{server.url}?client=socketio")
     wait_for(page, "!document.getElementById('help').hidden", "the help box shows")
     help_text = page.find_element(By.ID, "help").text
     assert "--client-js" in help_text and "pip download" in help_text
