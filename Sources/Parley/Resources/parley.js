@@ -635,7 +635,7 @@ class Engine extends Emitter {
   _startProbe() {
     const probe = new WebSocketTransport(this, true);
     this._probe = probe;
-    this._probeTimer = setTimeout(() => this._abandonProbe("no 3probe in time"), this.opts.upgradeTimeout);
+    this._probeTimer = setTimeout(() => this._abandonProbe("no 3probe in time", true), this.opts.upgradeTimeout);
     probe.open();
   }
 
@@ -660,17 +660,18 @@ class Engine extends Emitter {
     } else if (packet.type === NOOP) {
       // harmless
     } else {
-      this._abandonProbe(`unexpected packet ${packet.type} during the probe`);
+      this._abandonProbe(`unexpected packet ${packet.type} during the probe`, true);
     }
   }
 
-  _abandonProbe(why) {
+  /** Stays on polling; a probe that stalled (`stalled`) is not tried again on this manager. */
+  _abandonProbe(why, stalled = false) {
     const probe = this._probe;
     if (!probe) return;
     this._probe = null;
     clearTimeout(this._probeTimer);
     probe.close();
-    this.manager._probeFailed = true;
+    if (stalled) this.manager._probeFailed = true;
     const wasUpgrading = this.upgrading;
     this.upgrading = false;
     if (wasUpgrading && this.transport.name === "polling") this.transport.resume();
@@ -708,7 +709,7 @@ class Engine extends Emitter {
   }
 
   flush() {
-    if (this.readyState !== "open" || this.upgrading || !this.transport.writable || this.writeBuffer.length === 0) return;
+    if ((this.readyState !== "open" && this.readyState !== "closing") || this.upgrading || !this.transport.writable || this.writeBuffer.length === 0) return;
     let packets;
     if (this.transport.name === "polling") {
       // Keep each POST under the server's maxPayload (at least one packet per POST).
@@ -727,18 +728,29 @@ class Engine extends Emitter {
     this.transport.send(packets);
   }
 
-  /** Closes the session from this side. */
+  /**
+   * Closes the session from this side, once what is queued went out (a DISCONNECT, say), or
+   * after one second at most.
+   */
   close() {
-    if (this.readyState === "closed") return;
-    const wasOpen = this.readyState === "open";
-    if (wasOpen && this.transport && this.writeBuffer.length === 0 && this.transport.writable) {
-      if (this.transport.name === "websocket") this.transport.send([{ type: CLOSE }]);
+    if (this.readyState === "closed" || this.readyState === "closing") return;
+    const finish = () => {
+      if (this.readyState === "closed") return;
+      if (this.transport?.name === "websocket" && this.transport.writable) this.transport.send([{ type: CLOSE }]);
+      this._onClose("forced close", null, true);
+    };
+    if (this.readyState === "open" && (this.writeBuffer.length > 0 || this.upgrading || !this.transport.writable)) {
+      this.readyState = "closing";
+      this.once("drain", finish);
+      setTimeout(finish, 1000);
+      return;
     }
-    this._onClose("forced close", null, wasOpen);
+    finish();
   }
 
   _onClose(reason, description, sendClose = false) {
     if (this.readyState === "closed") return;
+    sendClose = sendClose && this.id !== null;
     this.readyState = "closed";
     clearTimeout(this._pingTimer);
     clearTimeout(this._openTimer);
@@ -966,6 +978,28 @@ export class Manager extends Emitter {
     return this;
   }
 
+  reconnectionAttempts(value) {
+    return this._option("reconnectionAttempts", value);
+  }
+
+  reconnectionDelay(value) {
+    return this._option("reconnectionDelay", value);
+  }
+
+  reconnectionDelayMax(value) {
+    return this._option("reconnectionDelayMax", value);
+  }
+
+  timeout(value) {
+    return this._option("timeout", value);
+  }
+
+  _option(name, value) {
+    if (value === undefined) return this.opts[name];
+    this.opts[name] = value;
+    return this;
+  }
+
   _webSocketStalled() {
     if (this._stalled) return true;
     if (!this.opts.rememberFallback) return false;
@@ -1090,6 +1124,11 @@ export class Manager extends Emitter {
       engine.close();
       this._onClose("forced close");
     }
+  }
+
+  /** Closes the connection and stops reconnecting. */
+  close() {
+    this._close();
   }
 
   disconnect() {
