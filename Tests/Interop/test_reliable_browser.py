@@ -223,3 +223,50 @@ def test_the_outbox_keeps_direct_messages_sent_while_the_server_is_down_across_a
         assert alice.save_screenshot(str(SCREENSHOTS / "parley.js-alice-outbox-delivered.png"))
     finally:
         proxy.stop()
+
+
+def test_two_tabs_of_one_browser_each_show_a_direct_message_and_the_room_once(
+        chat_server_factory, open_page, page_site, tmp_path):  # noqa: F811
+    """The tabs of one browser profile are one device (they share IndexedDB): a direct message
+    is passed on by the tab that receives it first and relayed to the other; room messages are
+    shown in both."""
+    root, site = page_site
+    server = chat_server_factory("--cors-origin", site, "--no-recovery",
+                                 "--reliable-store", tmp_path / "reliable.sqlite")
+    with urllib.request.urlopen(server.url, timeout=TIMEOUT) as response:
+        (root / "index.html").write_bytes(response.read())
+    page_url = f"{site}/index.html?server={server.url.rstrip('/')}"
+    room = "tabs"
+
+    alice = open_page(page_url)
+    connect_as(alice, "alice")
+    join(alice, room)
+    first = alice.current_window_handle
+    alice.switch_to.new_window("tab")
+    alice.get(page_url)
+    second = alice.current_window_handle
+    wait_for(alice, "window.socket && window.socket.connected && window.chat.nick === 'alice'", "alice's second tab", TIMEOUT)
+    join(alice, room)
+    assert alice.execute_async_script(
+        "const d = arguments[0]; indexedDB.databases().then((l) => d(l.map((x) => x.name)));") == ["parley"]
+
+    bob = open_page(page_url)
+    connect_as(bob, "bob")
+    join(bob, room)
+    for n in range(1, 4):
+        send(bob, f"/dm alice t{n}")
+    send(bob, "hello tabs")
+    assert settled(bob)
+
+    for handle in (first, second):
+        alice.switch_to.window(handle)
+        wait_for(alice, "window.chat.dms.length >= 3", "each tab shows the direct messages", TIMEOUT)
+        wait_for(alice, "[...document.querySelectorAll('.msg:not(.mine) .text')].some(e => e.textContent === 'hello tabs')",
+                 "each tab shows the room message", TIMEOUT)
+    time.sleep(0.5)  # not a synchronisation: room for a duplicate to show up
+    for handle in (first, second):
+        alice.switch_to.window(handle)
+        assert alice.execute_script("return window.chat.dms;") == [f"bob: t{n}" for n in range(1, 4)]
+        assert texts(alice, ".msg:not(.mine):not(.history) .text").count("hello tabs") == 1
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert alice.save_screenshot(str(SCREENSHOTS / "parley.js-alice-second-tab.png"))

@@ -1764,13 +1764,17 @@ class ReliableStore {
     return this._tx(["rooms"], "readonly", async (tx) => (await request(tx.objectStore("rooms").get([scope, room])))?.offset);
   }
 
+  /** Moves a room's position forward (never back: other tabs share it). */
   async setRoomPosition(scope, room, offset) {
     if (this.memory) {
-      this.memory.rooms.set(scope + "\n" + room, offset);
+      const current = this.memory.rooms.get(scope + "\n" + room);
+      if (!current || offsetIsNewer(offset, current)) this.memory.rooms.set(scope + "\n" + room, offset);
       return;
     }
-    return this._tx(["rooms"], "readwrite", (tx) => {
-      tx.objectStore("rooms").put({ scope, room, offset });
+    return this._tx(["rooms"], "readwrite", async (tx) => {
+      const rooms = tx.objectStore("rooms");
+      const current = (await request(rooms.get([scope, room])))?.offset;
+      if (!current || offsetIsNewer(offset, current)) rooms.put({ scope, room, offset });
     });
   }
 }
@@ -1803,7 +1807,7 @@ function openDatabase(name) {
   });
 }
 
-const RELIABLE_DEFAULTS = { window: 32, deduplicationWindow: 10000, retryDelay: 1000, maximumRetryDelay: 30000 };
+const RELIABLE_DEFAULTS = { window: 32, deduplicationWindow: 10000, retryDelay: 1000, maximumRetryDelay: 30000, shareAcrossTabs: true };
 
 /** A socket's outbox, inbound de-duplication and room positions. */
 class ReliableSocket {
@@ -1820,6 +1824,42 @@ class ReliableSocket {
     this._inboundChain = Promise.resolve();
     this._loaded = null;
     this._ready = false;
+    /** This page's room positions: what it passed on, read from the store once per room. */
+    this._positions = new Map();
+    /** Ids this page passed on (its own or relayed by another tab), the newest 1 000. */
+    this._delivered = new Set();
+    // The tabs of a browser profile are one device: a message one of them passes on is
+    // relayed to the others, which drop the server's copy as a repeat.
+    this._tabs = null;
+    if (this.opts.shareAcrossTabs !== false && typeof BroadcastChannel !== "undefined") {
+      this._tabs = new BroadcastChannel("parley:" + this.store.name + ":" + this.scope);
+      this._tabs.onmessage = (event) => this._onRelay(event.data);
+    }
+  }
+
+  _remember(id) {
+    this._delivered.add(id);
+    if (this._delivered.size > 1000) this._delivered.delete(this._delivered.values().next().value);
+  }
+
+  _onRelay(data) {
+    if (!data || typeof data.id !== "string" || !Array.isArray(data.args)) return;
+    this._inboundChain = this._inboundChain.then(async () => {
+      if (this._delivered.has(data.id)) return;
+      this._remember(data.id);
+      const socket = this.socket;
+      socket.delivery = { id: data.id, relayed: true };
+      try {
+        await settle(socket._deliver(data.args));
+      } finally {
+        socket.delivery = null;
+      }
+    });
+  }
+
+  async _position(room) {
+    if (!this._positions.has(room)) this._positions.set(room, (await this.store.roomPosition(this.scope, room)) ?? null);
+    return this._positions.get(room);
   }
 
   deviceId() {
@@ -1963,9 +2003,9 @@ class ReliableSocket {
     }
     args.splice(index, 1);
     if (typeof marker.id === "string") {
-      let seen;
+      let seen = this._delivered.has(marker.id);
       try {
-        seen = await this.store.hasSeen(this.scope, marker.id);
+        seen = seen || (await this.store.hasSeen(this.scope, marker.id));
       } catch (error) {
         console.error("parley.js: the de-duplication window cannot be read; the message will come again", error);
         return;
@@ -1975,10 +2015,17 @@ class ReliableSocket {
         if (socket._pid && typeof args[args.length - 1] === "string") socket._lastOffset = args[args.length - 1];
       } else {
         socket.delivery = { id: marker.id };
+        this._remember(marker.id);
+        const relayed = this._tabs ? [...args] : null;
         try {
           await settle(socket._deliver(args));
         } finally {
           socket.delivery = null;
+        }
+        try {
+          this._tabs?.postMessage({ id: marker.id, args: relayed });
+        } catch (error) {
+          console.error("parley.js: a message could not be relayed to the other tabs", error);
         }
         try {
           await this.store.recordSeen(this.scope, marker.id, this.opts.deduplicationWindow);
@@ -1992,11 +2039,12 @@ class ReliableSocket {
     }
     if (typeof marker.room === "string" && typeof marker.offset === "string") {
       try {
-        const position = await this.store.roomPosition(this.scope, marker.room);
+        const position = await this._position(marker.room);
         if (position && !offsetIsNewer(marker.offset, position)) {
           this.repeatsDropped++;
           return;
         }
+        this._positions.set(marker.room, marker.offset);
         await this.store.setRoomPosition(this.scope, marker.room, marker.offset);
       } catch (error) {
         console.error("parley.js: a room position could not be kept", error);
@@ -2013,7 +2061,7 @@ class ReliableSocket {
   }
 
   async history(room, limit) {
-    const position = await this.store.roomPosition(this.scope, room);
+    const position = await this._position(room);
     const request = position ? { room, after: position, limit } : { room, last: limit };
     const page = await this.socket.emitWithAck("parley:history", request);
     const marker = markerOf(page);
@@ -2021,7 +2069,10 @@ class ReliableSocket {
     if (!isPlainObject(page) || !Array.isArray(page.messages)) throw new ParleyError("malformed history page", { type: "history", code: "bad_answer" });
     const messages = page.messages.map((m) => ({ offset: m.offset, at: m.at, event: m.event?.[0], args: (m.event ?? []).slice(1) }));
     const last = messages.length ? messages[messages.length - 1].offset : page.reset ? page.latest : null;
-    if (last) await this.store.setRoomPosition(this.scope, room, last);
+    if (last) {
+      this._positions.set(room, last);
+      await this.store.setRoomPosition(this.scope, room, last);
+    }
     return { room, messages, latest: page.latest ?? null, more: !!page.more, reset: !!page.reset };
   }
 }
@@ -2056,7 +2107,7 @@ const managers = new Map();
  * `extraHeaders` (polling only), `withCredentials`, `ackTimeout`, `retries`. Parley's:
  * `maxBufferedEmits` (1000), `maxEventsBeforeConnect` (100000), `upgradeTimeout` (3000 ms),
  * `webSocketOpenTimeout` (5000 ms), `rememberFallback` (true), and `reliable` (`true` or
- * `{database, window, deduplicationWindow, retryDelay, maximumRetryDelay}`).
+ * `{database, window, deduplicationWindow, retryDelay, maximumRetryDelay, shareAcrossTabs}`).
  * @returns {Socket}
  */
 export function io(uri, opts) {
