@@ -39,6 +39,18 @@ struct BenchServer: AsyncParsableCommand {
     @Option(help: "Allowed CORS origin, for pages served elsewhere; repeat for several, '*' for any. CORS is off without it.")
     var corsOrigin: [String] = []
 
+    @Option(help: "A folder whose files are served at /<file name> (test pages, a client bundle); read once at start.")
+    var staticDir: String?
+
+    func validate() throws {
+        if let staticDir {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: staticDir, isDirectory: &isFolder), isFolder.boolValue else {
+                throw ValidationError("--static-dir: '\(staticDir)' is not a folder")
+            }
+        }
+    }
+
     func run() async throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -54,6 +66,12 @@ struct BenchServer: AsyncParsableCommand {
         configuration.engine.limits = .unlimited
         if !corsOrigin.isEmpty {
             configuration.engine.cors = CORSConfiguration(allowedOrigins: corsOrigin.contains("*") ? .any : .list(corsOrigin))
+        }
+        if let staticDir {
+            // A file of the folder replaces a document the server would serve at the same path.
+            for (path, file) in try Self.staticFiles(in: staticDir) {
+                configuration.engine.staticFiles[path] = file
+            }
         }
         if !noRecovery {
             // The store creates the file and its folder; a path it cannot use stops the server
@@ -84,6 +102,34 @@ struct BenchServer: AsyncParsableCommand {
         )
         try await services.run()
         try await group.shutdownGracefully()
+    }
+
+    /// Every regular file directly in `folder` (hidden ones excepted), keyed `/<file name>`,
+    /// with a content type from its extension.
+    static func staticFiles(in folder: String) throws -> [String: StaticFile] {
+        let url = URL(fileURLWithPath: folder, isDirectory: true)
+        let entries = try FileManager.default.contentsOfDirectory(
+            at: url, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles]
+        )
+        var files: [String: StaticFile] = [:]
+        for entry in entries where (try? entry.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
+            let body = try Data(contentsOf: entry)
+            files["/" + entry.lastPathComponent] = StaticFile(contentType: contentType(of: entry), body: ByteBuffer(bytes: body))
+        }
+        return files
+    }
+
+    static func contentType(of file: URL) -> String {
+        switch file.pathExtension.lowercased() {
+        case "html", "htm": "text/html; charset=utf-8"
+        case "js", "mjs": "text/javascript; charset=utf-8"
+        case "css": "text/css; charset=utf-8"
+        case "json", "map": "application/json"
+        case "txt": "text/plain; charset=utf-8"
+        case "png": "image/png"
+        case "svg": "image/svg+xml"
+        default: "application/octet-stream"
+        }
     }
 
     /// The number of cores in this process's CPU affinity mask (`Cpus_allowed` in

@@ -41,6 +41,30 @@ extension Socket {
     public func emitWithAck(_ event: String, _ arguments: any Encodable & Sendable..., timeout: Duration = .seconds(10)) async throws -> SocketArguments {
         let id = namespace.nextAckID()
         let packet = try Self.eventPacket(event, arguments, namespace: namespace.name, ackID: id)
+        return try await send(packet, awaitingAck: id, event: event, timeout: timeout)
+    }
+
+    /// Sends an event whose arguments are already encoded (e.g. what another client sent,
+    /// attachments included) and waits for the client's acknowledgement, without decoding or
+    /// re-encoding them.
+    ///
+    /// - Returns: the arguments the client acknowledged with.
+    /// - Throws: ``AckTimeoutError`` after `timeout`, ``SocketDisconnectedError`` if the socket
+    ///   leaves first.
+    public func emitWithAck(_ event: String, arguments: SocketArguments, timeout: Duration = .seconds(10)) async throws -> SocketArguments {
+        let id = namespace.nextAckID()
+        let packet = SocketPacket(
+            type: arguments.attachments.isEmpty ? .event : .binaryEvent,
+            namespace: namespace.name,
+            ackID: id,
+            payload: arguments.eventPayload(name: event),
+            attachments: arguments.attachments
+        )
+        return try await send(packet, awaitingAck: id, event: event, timeout: timeout)
+    }
+
+    /// Writes `packet` (an event carrying ack id `id`) and waits for its acknowledgement.
+    private func send(_ packet: SocketPacket, awaitingAck id: UInt64, event: String, timeout: Duration) async throws -> SocketArguments {
         let encoded = EncodedPacket(packet)
         return try await withCheckedThrowingContinuation { continuation in
             let socketID = self.id

@@ -4,15 +4,23 @@ the peer of the Swift client ParleyClient.
 
 Started by Tests/ParleyClientTests/PythonServerInteropTests.swift, one process per test:
 
-    python socketio_server_peer.py [--exit-on-stdin-eof] [--lifetime SECONDS]
+    python socketio_server_peer.py [--exit-on-stdin-eof] [--lifetime SECONDS] [--port PORT]
+                                   [--harness] [--static PATH=FILE ...]
 
-It listens on 127.0.0.1 with an OS-chosen port and prints that port, alone, as the first
-stdout line. After it, one JSON object per line, ``{"event": ..., ...}``, for what the server
-saw (connects, disconnects with their reason, events); the Swift test asserts on them.
+It listens on 127.0.0.1 with an OS-chosen port (or ``--port``) and prints that port, alone, as
+the first stdout line. After it, one JSON object per line, ``{"event": ..., ...}``, for what the
+server saw (connects, disconnects with their reason, events); the Swift test asserts on them.
 python-socketio's own log goes to stderr. It exits 0 on SIGTERM/SIGINT (aiohttp gets 0.5 s to
 finish the requests in flight, e.g. a pending long-poll), when its stdin reaches end of file
 with ``--exit-on-stdin-eof`` (the test process died), and after ``--lifetime`` seconds at the
 latest (a backstop: a test takes a few seconds).
+
+Pages, on the same port (Tests/Interop/test_parleyjs_browser.py drives them in Chromium):
+  --harness        serves ``/harness.html`` and ``/harness.js`` (Tests/Interop/parleyjs/) and
+                   ``/parley.js`` (Sources/Parley/Resources/parley.js)
+  --static PATH=FILE  serves FILE at PATH (repeatable), e.g. the official socket.io.min.js;
+                   it wins over ``--harness`` for the same path (another parley.js)
+  Each file is read again on every request, so an edited parley.js needs no restart.
 
 Namespace ``/``:
   connect          emits ``welcome`` to the new socket (python-socketio runs the connect
@@ -38,6 +46,7 @@ import json
 import logging
 import signal
 import sys
+from pathlib import Path
 
 try:
     import socketio
@@ -54,6 +63,18 @@ except ImportError as missing:  # the wrong interpreter, or a venv without the r
 
 SHUTDOWN_TIMEOUT = 0.5  # seconds aiohttp waits for requests in flight on shutdown (default 60)
 CALL_TIMEOUT = 5  # seconds sio.call() waits for the client's ack
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HARNESS_FILES = {
+    "/harness.html": REPO_ROOT / "Tests" / "Interop" / "parleyjs" / "harness.html",
+    "/harness.js": REPO_ROOT / "Tests" / "Interop" / "parleyjs" / "harness.js",
+    "/parley.js": REPO_ROOT / "Sources" / "Parley" / "Resources" / "parley.js",
+}
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".json": "application/json",
+}
 
 
 def observe(event, **fields):
@@ -162,6 +183,29 @@ def make_server():
     return sio
 
 
+def static_route(path):
+    """A handler serving the file at `path`, read on each request (no caching)."""
+    async def handler(request):
+        try:
+            body = path.read_bytes()
+        except OSError:
+            raise web.HTTPNotFound()
+        content_type = CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
+        return web.Response(body=body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
+    return handler
+
+
+def static_files(arguments):
+    """The {url path: file} the command line asks to serve."""
+    files = dict(HARNESS_FILES) if arguments.harness else {}
+    for spec in arguments.static:
+        path, separator, file = spec.partition("=")
+        if not separator or not path.startswith("/"):
+            raise SystemExit(f"--static {spec!r}: expected /PATH=FILE")
+        files[path] = Path(file)
+    return files
+
+
 async def main(arguments):
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -181,9 +225,11 @@ async def main(arguments):
     sio = make_server()
     app = web.Application()
     sio.attach(app)
+    for path, file in static_files(arguments).items():
+        app.router.add_get(path, static_route(file))
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", arguments.port)
     await site.start()
     port = runner.addresses[0][1]
     print(port, flush=True)
@@ -200,6 +246,9 @@ if __name__ == "__main__":
     parser.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin reaches end of file")
     parser.add_argument("--lifetime", type=float, default=300.0, help="exit after this many seconds at the latest")
     parser.add_argument("--quiet", action="store_true", help="log warnings only")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free one)")
+    parser.add_argument("--harness", action="store_true", help="serve the parley.js harness page and parley.js")
+    parser.add_argument("--static", action="append", default=[], metavar="PATH=FILE", help="serve FILE at PATH")
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.WARNING if parser.parse_known_args()[0].quiet else logging.INFO,

@@ -99,6 +99,26 @@ struct EventAndAckTests {
         #expect(try await answer.decode(Int.self, at: 0) == 42)
     }
 
+    @Test func emitWithAckForwardsEncodedArgumentsAsTheyCame() async throws {
+        let sockets = Recorder<Socket>()
+        let client = try await connectedClient { sockets.append($0) }
+        let socket = try #require(sockets.values.first)
+        // The space and the key order show that nothing was decoded and encoded again.
+        let forwarded = SocketArguments(
+            json: ByteBuffer(string: #"[{"z":{"_placeholder":true,"num":0}, "a":1}]"#),
+            attachments: [ByteBuffer(bytes: [0x00, 0xFF])]
+        )
+        async let answer = socket.emitWithAck("forward", arguments: forwarded, timeout: .seconds(5))
+        let sent = try await eventually(client) { $0.count == 2 }
+        let packet = try #require(sent.first)
+        #expect(packet.hasPrefix("51-"))
+        #expect(packet.hasSuffix(#"["forward",{"z":{"_placeholder":true,"num":0}, "a":1}]"#))
+        #expect(sent.last == "<binary:00ff>")
+        let id = packet.dropFirst(3).prefix { $0.isNumber }
+        try await client.receive("3\(id)[\"ok\",2]")
+        #expect(try await answer.jsonText == #"["ok",2]"#)
+    }
+
     @Test func emitWithAckTimesOutWithATypedError() async throws {
         let sockets = Recorder<Socket>()
         let client = try await connectedClient { sockets.append($0) }
