@@ -586,5 +586,26 @@ def test_a_stalled_websocket_falls_back_to_polling(bench_server_factory, harness
         assert state["connects"][0]["transport"] == "polling"
         assert page.call("emitWithAck", "echo", "over polling") == "over polling"
         assert page.transport() == "polling"
+
+        # Remembered for the session: a reconnection, and the page loaded again in the same tab,
+        # open on polling at once and try no WebSocket (the probe stalled too).
+        stalled = len(proxy.stalled_upgrades)
+        proxy.cut_all()
+        page.wait("harness.state().connects.length >= 2", "the page reconnects after a cut")
+        state = page.state()
+        reconnected = state["connects"][1]
+        reconnect_ms = reconnected["at"] - state["disconnects"][0]["at"]
+        assert reconnected["transport"] == "polling"
+        # The backoff's first delay is below 1 s; a WebSocket tried first would add its 5 s.
+        assert reconnect_ms < 4000, f"the reconnection took {reconnect_ms} ms: it waited for a stalled WebSocket"
+        page.driver.get(page.url)
+        WebDriverWait(page.driver, TIMEOUT, poll_frequency=0.05).until(lambda d: d.execute_script("return !!window.harness;"))
+        page.wait("harness.state().connected", "the reloaded page connects")
+        state = page.state()
+        assert state["connects"][0]["transport"] == "polling"
+        assert state["connects"][0]["at"] - state["createdAt"] < 2000, "the reloaded page waited for a stalled WebSocket"
+        assert len(proxy.stalled_upgrades) == stalled, "a WebSocket was tried again in the same session"
+        print(f"[{client}] after a cut: reconnected over polling in {reconnect_ms / 1000:.2f} s; the reloaded page "
+              f"connected over polling {(state['connects'][0]['at'] - state['createdAt']) / 1000:.2f} s after io()")
     finally:
         proxy.stop()

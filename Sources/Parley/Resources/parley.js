@@ -529,11 +529,12 @@ class Engine extends Emitter {
     return base + "?" + query.toString();
   }
 
-  open() {
+  /** @param {boolean} [pollingFirst] open on polling whatever the transports' order */
+  open(pollingFirst = false) {
     const transports = this.opts.transports;
     const wantsWebSocketFirst = transports[0] === "websocket";
     const canPoll = transports.includes("polling");
-    const first = wantsWebSocketFirst && !(canPoll && this.manager._webSocketStalled()) ? "websocket" : canPoll ? "polling" : "websocket";
+    const first = wantsWebSocketFirst && !(canPoll && (pollingFirst || this.manager._webSocketStalled())) ? "websocket" : canPoll ? "polling" : "websocket";
     this._openTimer = setTimeout(() => this._onClose("transport error", new ParleyError("the handshake did not arrive in time", { type: "timeout" })), this.opts.timeout);
     this.transport = first === "websocket" ? new WebSocketTransport(this, false) : new PollingTransport(this);
     this.transport.open();
@@ -615,7 +616,7 @@ class Engine extends Emitter {
       this.opts.upgrade !== false &&
       this.upgrades.includes("websocket") &&
       this.opts.transports.includes("websocket") &&
-      !this.manager._probeFailed
+      !this.manager._webSocketStalled()
     ) {
       this._startProbe();
     }
@@ -664,14 +665,17 @@ class Engine extends Emitter {
     }
   }
 
-  /** Stays on polling; a probe that stalled (`stalled`) is not tried again on this manager. */
+  /**
+   * Stays on polling. A probe that stalled (`stalled`: opened, then no `3probe`) is a buffering
+   * proxy: no WebSocket is tried again in this session.
+   */
   _abandonProbe(why, stalled = false) {
     const probe = this._probe;
     if (!probe) return;
     this._probe = null;
     clearTimeout(this._probeTimer);
     probe.close();
-    if (stalled) this.manager._probeFailed = true;
+    if (stalled) this.manager._rememberStall();
     const wasUpgrading = this.upgrading;
     this.upgrading = false;
     if (wasUpgrading && this.transport.name === "polling") this.transport.resume();
@@ -963,7 +967,6 @@ export class Manager extends Emitter {
     this._skipReconnect = false;
     this._attempts = 0;
     this._decoder = new Decoder();
-    this._probeFailed = false;
     this._stalled = false;
     /** @type {ReliableStore | null} */
     this._store = null;
@@ -1020,8 +1023,11 @@ export class Manager extends Emitter {
     }
   }
 
-  /** Opens the connection (`connect` is the same). `callback(error?)` says how it went. */
-  open(callback) {
+  /**
+   * Opens the connection (`connect` is the same). `callback(error?)` says how it went;
+   * `pollingFirst` opens on polling whatever the transports' order.
+   */
+  open(callback, pollingFirst = false) {
     if (this._readyState === "open" || this._readyState === "opening") {
       return this;
     }
@@ -1045,13 +1051,14 @@ export class Manager extends Emitter {
       this._readyState = "closed";
       this.engine = null;
       if (!wasOpen) {
-        const fallback = this.opts.transports.includes("polling") && engine.transport?.name === "websocket" && !engine.carried;
-        if (fallback && this.opts.transports[0] === "websocket" && !this._webSocketStalled()) {
-          // A WebSocket that failed or stalled before carrying anything: go on over polling
-          // now, and for the rest of the session (client.md § 8).
-          this._rememberStall();
+        const transport = engine.transport;
+        if (!pollingFirst && this.opts.transports.includes("polling") && transport?.name === "websocket" && !engine.carried) {
+          // A WebSocket that could not open, or opened and carried nothing: this attempt goes
+          // on over polling at once. The second is a buffering proxy: no WebSocket for the rest
+          // of the session (client.md § 8).
+          if (transport.opened) this._rememberStall();
           this._readyState = "closed";
-          this.open(callback);
+          this.open(callback, true);
           return;
         }
         const error = new ParleyError(description?.message ?? reason, { type: reason, description });
@@ -1063,7 +1070,7 @@ export class Manager extends Emitter {
       }
       this._onClose(reason, description);
     });
-    engine.open();
+    engine.open(pollingFirst);
     return this;
   }
 
@@ -1824,7 +1831,11 @@ class ReliableSocket {
     this._inboundChain = Promise.resolve();
     this._loaded = null;
     this._ready = false;
-    /** This page's room positions: what it passed on, read from the store once per room. */
+    /**
+     * This page's room positions: the newest offset it passed on, from live messages and history
+     * pages. Live repeats are judged by it; the stored position (shared by the profile's tabs)
+     * is where `history()` continues from when the page has none yet.
+     */
     this._positions = new Map();
     /** Ids this page passed on (its own or relayed by another tab), the newest 1 000. */
     this._delivered = new Set();
@@ -1857,9 +1868,8 @@ class ReliableSocket {
     });
   }
 
-  async _position(room) {
-    if (!this._positions.has(room)) this._positions.set(room, (await this.store.roomPosition(this.scope, room)) ?? null);
-    return this._positions.get(room);
+  async _historyPosition(room) {
+    return this._positions.get(room) ?? (await this.store.roomPosition(this.scope, room)) ?? null;
   }
 
   deviceId() {
@@ -2039,7 +2049,7 @@ class ReliableSocket {
     }
     if (typeof marker.room === "string" && typeof marker.offset === "string") {
       try {
-        const position = await this._position(marker.room);
+        const position = this._positions.get(marker.room);
         if (position && !offsetIsNewer(marker.offset, position)) {
           this.repeatsDropped++;
           return;
@@ -2061,7 +2071,7 @@ class ReliableSocket {
   }
 
   async history(room, limit) {
-    const position = await this._position(room);
+    const position = await this._historyPosition(room);
     const request = position ? { room, after: position, limit } : { room, last: limit };
     const page = await this.socket.emitWithAck("parley:history", request);
     const marker = markerOf(page);
