@@ -92,7 +92,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            // The browser client is compiled in by the plugin rather than copied as a
+            // resource: a server binary moved without its resource bundle still serves it.
+            exclude: ["Resources/parley.js"],
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedClientScript"]
+        ),
+        .executableTarget(
+            name: "EmbedClientScriptTool",
             swiftSettings: swiftSettings
+        ),
+        .plugin(
+            name: "EmbedClientScript",
+            capability: .buildTool(),
+            dependencies: ["EmbedClientScriptTool"]
         ),
         .target(
             name: "ParleyClient",

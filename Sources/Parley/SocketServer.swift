@@ -41,7 +41,7 @@ public final class SocketServer: Service, Sendable {
         self.core = core
         self.eventLoopGroup = eventLoopGroup
         self.engine = EngineServer(
-            configuration: configuration.engine,
+            configuration: configuration.engineServingClientScript,
             handler: SocketEngineHandler(core: core),
             eventLoopGroup: eventLoopGroup,
             logger: logger,

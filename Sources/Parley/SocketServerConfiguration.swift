@@ -21,6 +21,14 @@ public struct SocketServerConfiguration: Sendable {
     /// Reliable delivery (per-user queues, room histories, idempotent client emits); `nil`
     /// (off) by default.
     public var reliableDelivery: ReliableDelivery?
+    /// Whether the server serves Parley's browser client, `parley.js`, at `/parley.js` on its
+    /// port (on by default), so a page needs no copy of its own:
+    /// `import { io } from "http://127.0.0.1:3000/parley.js"`. The script is compiled into
+    /// the server; it is served with `Access-Control-Allow-Origin: *` (pages of any origin may
+    /// import it) and an entity tag, so browsers revalidate it rather than download it again.
+    /// A document the application puts at that path in ``EngineConfiguration/staticFiles``
+    /// is served instead. See `Protocol/engine.md` § 13.
+    public var servesClientScript: Bool = true
 
     /// Creates the default configuration.
     public init() {

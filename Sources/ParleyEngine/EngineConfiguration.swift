@@ -1,5 +1,6 @@
 public import ParleyProtocol
 public import NIOCore
+public import NIOHTTP1
 
 /// Settings of an Engine.IO server. Every field has the reference server's default.
 ///
@@ -90,17 +91,39 @@ public struct EngineConfiguration: Sendable {
     }
 }
 
-/// A document served as-is on GET.
+/// A document served as-is on GET and HEAD.
+///
+/// ```swift
+/// configuration.staticFiles["/app.js"] = StaticFile(
+///     contentType: "text/javascript; charset=utf-8",
+///     body: ByteBuffer(string: script),
+///     headers: ["Access-Control-Allow-Origin": "*"],
+///     entityTag: "v42"
+/// )
+/// ```
 public struct StaticFile: Sendable {
     /// The `Content-Type` header value.
     public var contentType: String
     /// The bytes of the document.
     public var body: ByteBuffer
+    /// Headers every response for the document carries, each replacing the engine's own of the
+    /// same name: `Access-Control-Allow-Origin: *` for a script any page may import, a
+    /// `Cache-Control` of its own. A document with any `Access-Control-` header gets none of
+    /// the CORS headers of ``EngineConfiguration/cors``.
+    public var headers: HTTPHeaders
+    /// A strong validator of ``body`` (an opaque tag without its quotes, of the characters
+    /// `!`, `#`–`~`), or `nil`. When set, responses carry it as `ETag` with
+    /// `Cache-Control: no-cache`, and a request whose `If-None-Match` names it is answered
+    /// `304 Not Modified` without a body; without it they carry `Cache-Control: no-store`.
+    /// It must change whenever the body does. See `Protocol/engine.md` § 13.
+    public var entityTag: String?
 
     /// Creates a document.
-    public init(contentType: String, body: ByteBuffer) {
+    public init(contentType: String, body: ByteBuffer, headers: HTTPHeaders = [:], entityTag: String? = nil) {
         self.contentType = contentType
         self.body = body
+        self.headers = headers
+        self.entityTag = entityTag
     }
 }
 

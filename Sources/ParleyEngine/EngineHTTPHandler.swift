@@ -156,7 +156,7 @@ final class EngineHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .notFound:
             responder.respond(status: .notFound, contentType: nil, body: ByteBuffer())
         case .staticFile(let file):
-            responder.respond(status: .ok, contentType: file.contentType, body: request.method == .HEAD ? ByteBuffer() : file.body)
+            file.respond(to: request, with: responder)
         case .preflight(let headers):
             let preflight = HTTPResponder(channel: responder.channel, version: responder.version, keepAlive: responder.keepAlive, extraHeaders: headers)
             preflight.respond(status: .noContent, contentType: nil, body: ByteBuffer())

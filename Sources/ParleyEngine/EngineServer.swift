@@ -153,6 +153,11 @@ public final class EngineServer: Service, Sendable {
         for (name, value) in [("maxConnections", limits.maxConnections), ("maxSessionsPerAddress", limits.maxSessionsPerAddress), ("maxHandshakesPerSecond", limits.maxHandshakesPerSecond)] {
             if let value, value <= 0 { throw ConfigurationError(description: "limits.\(name) must be positive or nil, got \(value)") }
         }
+        for (path, file) in configuration.staticFiles {
+            if let tag = file.entityTag, !StaticFile.isValidEntityTag(tag) {
+                throw ConfigurationError(description: "staticFiles[\"\(path)\"]: the entity tag may hold only the characters ! and # to ~, got \(tag)")
+            }
+        }
         if let cors = configuration.cors, cors.allowCredentials, case .any = cors.allowedOrigins {
             throw ConfigurationError(description: "CORS: allowCredentials with any origin would let every site use a visitor's cookies; list the allowed origins")
         }

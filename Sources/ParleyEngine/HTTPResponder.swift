@@ -41,13 +41,17 @@ struct HTTPResponder: Sendable {
 
     /// Writes the whole response; closes the connection afterwards when asked or when the
     /// request did not allow keep-alive.
-    func respond(status: HTTPResponseStatus, contentType: String?, body: ByteBuffer, closeConnection: Bool = false) {
+    ///
+    /// - Parameter headers: headers that replace those of the same name the response would
+    ///   carry otherwise (``extraHeaders``, `Content-Length`, `Cache-Control`).
+    func respond(status: HTTPResponseStatus, contentType: String?, body: ByteBuffer, headers overrides: HTTPHeaders = [:], closeConnection: Bool = false) {
         // A second answer to one request would break HTTP framing on the connection.
         guard answered.set() else { return }
         var headers = extraHeaders
         if let contentType { headers.add(name: "Content-Type", value: contentType) }
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         headers.add(name: "Cache-Control", value: "no-store")
+        headers.override(with: overrides)
         let close = closeConnection || !keepAlive
         if close { headers.add(name: "Connection", value: "close") }
         let head = HTTPResponseHead(version: version, status: status, headers: headers)
@@ -70,5 +74,15 @@ final class OnceFlag: Sendable {
     /// Sets the flag; `true` only for the first caller.
     func set() -> Bool {
         value.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+    }
+}
+
+extension HTTPHeaders {
+    /// Replaces every header named in `other` by `other`'s values of that name, and adds the
+    /// rest.
+    mutating func override(with other: HTTPHeaders) {
+        guard !other.isEmpty else { return }
+        for name in Set(other.map { $0.name.lowercased() }) { remove(name: name) }
+        add(contentsOf: other)
     }
 }
